@@ -1,0 +1,337 @@
+"""Image builds: the build spec (validated), content-hash reuse, the streamed classic build with
+live progress, and a `BuildError` that names the failing step and the last good layer.
+
+A spec is built once per session; with xdist a file lock per spec makes the other workers wait
+and then reuse the image (found by its inputs label) instead of building it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound
+from docker.utils.build import match_tag
+from filelock import FileLock
+
+from .buildlog import BuildLog, BuildStep, buildkit_only_syntax
+from .context import base_images, context_files, inputs_digest
+from .engine import Engine
+from .errors import BuildError, InvalidSpec
+from .images import Image
+from .labels import INPUTS, LABEL, Identity, Mark
+from .progress import BuildProgress
+from .stats import BuildRecord, Stats
+
+REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
+BUILD_OPTIONS = ("dockerfile", "tag", "buildargs", "target", "labels", "nocache", "pull")
+
+
+def _text_map(name: str, value: object, *, reserved: str | None = None) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(f"{name} must be a dict of names to values, got {value!r}")
+    pairs = []
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidSpec(f"{name}: keys must be non-empty strings, got {key!r}")
+        if reserved and key.startswith(reserved):
+            raise InvalidSpec(f"{name}: {key!r} is reserved for the plugin's own labels")
+        if item is None or not isinstance(item, (str, int, float, bool)):
+            raise InvalidSpec(f"{name}[{key!r}] must be a string, got {item!r}")
+        pairs.append((key, str(item)))
+    return tuple(sorted(pairs))
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSpec(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What to build, as `docker build` takes it. Build with `BuildSpec.create`, which validates."""
+
+    context: str
+    dockerfile: str | None = None
+    tag: str | None = None
+    buildargs: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    nocache: bool = False
+    pull: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        dockerfile: str | os.PathLike[str] | None = None,
+        tag: str | None = None,
+        buildargs: Mapping[str, str] | None = None,
+        target: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        nocache: bool = False,
+        pull: bool = False,
+    ) -> BuildSpec:
+        """Validate a build request; `path` is relative to `base_dir` (the test file's folder)."""
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise InvalidSpec(f"the build context must be a folder path or a git URL, got {path!r}")
+        if tag is not None and (not isinstance(tag, str) or not match_tag(tag)):
+            raise InvalidSpec(
+                f"invalid tag {tag!r}: expected a lowercase name with an optional :tag, "
+                "such as test/static_web:v1"
+            )
+        if target is not None and (not isinstance(target, str) or not target):
+            raise InvalidSpec(f"target must be the name of a build stage, got {target!r}")
+        if dockerfile is not None and (not isinstance(dockerfile, (str, os.PathLike)) or not str(dockerfile)):
+            raise InvalidSpec(f"dockerfile must be a file name or path, got {dockerfile!r}")
+        spec_args = {
+            "dockerfile": os.fspath(dockerfile) if dockerfile is not None else None,
+            "tag": tag,
+            "buildargs": _text_map("buildargs", buildargs),
+            "target": target,
+            "labels": _text_map("labels", labels, reserved=LABEL),
+            "nocache": _flag("nocache", nocache),
+            "pull": _flag("pull", pull),
+        }
+        text = os.fspath(path)
+        if text.startswith(REMOTE_PREFIXES):
+            return cls(context=text, **spec_args)  # type: ignore[arg-type]
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        context = Path(text) if Path(text).is_absolute() else base / text
+        if not context.is_dir():
+            where = "" if Path(text).is_absolute() else f" (relative paths start at {base})"
+            problem = "is not a folder" if context.exists() else "does not exist"
+            raise InvalidSpec(f"build context {context} {problem}{where}")
+        spec = cls(context=str(context.resolve()), **spec_args)  # type: ignore[arg-type]
+        if not spec.dockerfile_path.is_file():
+            hint = "" if dockerfile else "; pass dockerfile= to use another file"
+            raise InvalidSpec(f"no Dockerfile at {spec.dockerfile_path}{hint}")
+        return spec
+
+    @property
+    def remote(self) -> bool:
+        return self.context.startswith(REMOTE_PREFIXES)
+
+    @property
+    def dockerfile_path(self) -> Path:
+        """The Dockerfile on disk (relative names are relative to the context)."""
+        name = Path(self.dockerfile or "Dockerfile")
+        return name if name.is_absolute() else Path(self.context) / name
+
+    @property
+    def name(self) -> str:
+        return self.tag or (self.context if self.remote else Path(self.context).name)
+
+    def describe(self) -> str:
+        return f"{self.context} (tag {self.tag})" if self.tag else self.context
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:20]
+
+
+def spec_from_marker(args: tuple[object, ...], kwargs: Mapping[str, object], base_dir: Path) -> BuildSpec:
+    """The spec of `@pytest.mark.docker_image(path, **options)`, with errors that say what is wrong."""
+    unknown = sorted(set(kwargs) - {"path", *BUILD_OPTIONS})
+    if unknown:
+        raise InvalidSpec(
+            f"unknown argument(s) {', '.join(unknown)}; docker_image takes path and "
+            f"{', '.join(BUILD_OPTIONS)}"
+        )
+    positional = list(args) + ([kwargs["path"]] if "path" in kwargs else [])
+    if len(positional) != 1:
+        raise InvalidSpec(
+            f"docker_image takes one build context path (the folder with the Dockerfile), "
+            f"got {len(positional)}: {positional!r}"
+        )
+    options = {key: value for key, value in kwargs.items() if key != "path"}
+    return BuildSpec.create(positional[0], base_dir=base_dir, **options)  # type: ignore[arg-type]
+
+
+def dockerfile_steps(steps: list[BuildStep], label_count: int) -> list[BuildStep]:
+    """The steps of the Dockerfile itself: the classic builder appends one LABEL step per
+    label passed to the build (the plugin's among them), numbered after the Dockerfile's."""
+    return [step for step in steps if step.total is None or step.index <= step.total - label_count]
+
+
+class Builder:
+    """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: Identity,
+        *,
+        no_cache: bool = False,
+        pull: bool = False,
+        keep: bool = False,
+        progress: Callable[[str], None] | None = None,
+        stats: Stats | None = None,
+        lock_dir: Path | None = None,
+    ) -> None:
+        self.engine = engine
+        self.identity = identity
+        self.no_cache = no_cache
+        self.pull = pull
+        self.keep = keep
+        self.progress = progress
+        self.stats = stats if stats is not None else Stats()
+        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "pytest-dockerimg-locks"
+        self._built: dict[BuildSpec, Image] = {}
+
+    def build(self, spec: BuildSpec) -> Image:
+        image = self._built.get(spec)
+        if image is None:
+            with self._spec_lock(spec):
+                image = self._reuse_or_build(spec)
+            self._built[spec] = image
+        return image
+
+    def _spec_lock(self, spec: BuildSpec) -> FileLock:
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.lock_dir / f"{self.identity.session}-{spec.key}.lock"))
+
+    def _reuse_or_build(self, spec: BuildSpec) -> Image:
+        started = time.monotonic()
+        nocache = spec.nocache or self.no_cache
+        pull = spec.pull or self.pull
+        digest = None if spec.remote else self._digest(spec)
+        if digest and not nocache and not pull:
+            reusable = self._find_reusable(digest, spec.tag)
+            if reusable is not None:
+                image = Image(
+                    self.engine.client.images.get(reusable),
+                    ref=spec.tag,
+                    reused=True,
+                    build_log=[f"reused {reusable[:19]}: the build inputs are unchanged"],
+                    build_seconds=0.0,
+                )
+                self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, reused=True))
+                return image
+        image = self._run_build(spec, digest, nocache=nocache, pull=pull)
+        cached = sum(step.cached for step in image.steps)
+        self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
+        return image
+
+    def _digest(self, spec: BuildSpec) -> str | None:
+        """The inputs digest, or None when a base image cannot be resolved locally."""
+        dockerfile_text = spec.dockerfile_path.read_text()
+        bases = base_images(dockerfile_text)
+        if bases is None:
+            return None
+        base_ids = []
+        for base in bases:
+            try:
+                base_ids.append(str(self.engine.client.images.get(base).id))
+            except ImageNotFound:
+                return None
+        context = Path(spec.context)
+        try:
+            dockerfile_rel = str(spec.dockerfile_path.relative_to(context))
+        except ValueError:
+            dockerfile_rel = str(spec.dockerfile_path)
+        return inputs_digest(
+            context,
+            context_files(context, dockerfile_rel),
+            dockerfile=dockerfile_rel,
+            dockerfile_text=dockerfile_text,
+            buildargs=dict(spec.buildargs),
+            target=spec.target,
+            labels=dict(spec.labels),
+            base_ids=base_ids,
+        )
+
+    def _find_reusable(self, digest: str, tag: str | None) -> str | None:
+        """An image with these inputs that this session built, or that a session kept, and
+        that already carries `tag`."""
+        wanted = tag if tag is None or ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
+        for candidate in self.engine.api.images(filters={"label": f"{INPUTS}={digest}"}):
+            mark = Mark.of(candidate.get("Labels"))
+            if mark is None or not (mark.keep or self.identity.owns(candidate.get("Labels"))):
+                continue
+            if wanted is None or wanted in (candidate.get("RepoTags") or []):
+                return str(candidate["Id"])
+        return None
+
+    def _stream(
+        self, spec: BuildSpec, labels: dict[str, str], *, nocache: bool, pull: bool
+    ) -> Iterator[dict[str, object]]:
+        return self.engine.api.build(
+            path=spec.context,
+            tag=spec.tag,
+            dockerfile=spec.dockerfile,
+            buildargs=dict(spec.buildargs) or None,
+            target=spec.target,
+            labels=labels,
+            nocache=nocache,
+            pull=pull,
+            rm=True,
+            forcerm=True,  # remove the failed step's container too; its parent layer stays
+            decode=True,
+            timeout=None,  # a step may print nothing for minutes
+        )
+
+    def _run_build(self, spec: BuildSpec, digest: str | None, *, nocache: bool, pull: bool) -> Image:
+        labels = {**dict(spec.labels), **self.identity.labels(keep=self.keep), INPUTS: digest or "none"}
+        started = time.monotonic()
+        with BuildProgress(spec.name, self.progress) as progress:
+            log = BuildLog(on_step=progress.step)
+            try:
+                for chunk in self._stream(spec, labels, nocache=nocache, pull=pull):
+                    log.feed(chunk)
+            except APIError as error:
+                log.fail(str(error.explanation or error))
+            except (DockerException, requests.RequestException, OSError) as error:
+                log.fail(f"{type(error).__name__}: {error}")
+            log.finish()
+        seconds = round(time.monotonic() - started, 3)
+        if log.error is not None or log.image_id is None:
+            raise self._error(spec, log, pull=pull)
+        steps = dockerfile_steps(log.steps, len(labels))
+        raw = self.engine.client.images.get(log.image_id)
+        return Image(raw, ref=spec.tag, build_log=log.lines, steps=steps, build_seconds=seconds)
+
+    def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
+        failed = log.failed_step
+        message = log.error or "the engine reported no image"
+        hint = None
+        if not spec.remote and spec.dockerfile_path.is_file():
+            dockerfile_text = spec.dockerfile_path.read_text()
+            syntax = buildkit_only_syntax(dockerfile_text)
+            if syntax:
+                hint = (
+                    f"the Dockerfile {syntax}, which needs BuildKit; this plugin builds with the "
+                    "engine's classic builder (docker-py has no BuildKit client), so rewrite it "
+                    "without that syntax"
+                )
+            elif failed is not None and failed.instruction.upper().startswith("FROM"):
+                how = "--docker-pull asked for a pull" if pull else "the image is not present locally"
+                hint = (
+                    f"the base image could not be used: {how}; build or load it first "
+                    "(see scripts/provision.sh), or run without --docker-pull"
+                )
+        step = None
+        if failed is not None:
+            total = f"/{failed.total}" if failed.total else ""
+            step = f"Step {failed.index}{total} : {failed.instruction}"
+        return BuildError(
+            spec.describe(),
+            message,
+            step=step,
+            instruction=failed.instruction if failed else None,
+            exit_code=log.error_code,
+            log=log.lines,
+            last_image_id=log.last_image_id,
+            hint=hint,
+        )

@@ -1,0 +1,156 @@
+"""Parsing of the classic builder's streamed output: log lines, steps (cached or not, how long),
+the resulting image id, the failing step and the last good layer."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+_STEP = re.compile(r"^Step (?P<index>\d+)(?:/(?P<total>\d+))? : (?P<instruction>.*)$")
+_LAYER = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
+_EXIT_CODE = re.compile(r"returned a non-zero code: (?P<code>\d+)")
+_BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One Dockerfile instruction as the engine ran it."""
+
+    index: int
+    total: int | None
+    instruction: str
+    cached: bool
+    seconds: float
+    image_id: str | None
+
+    def __str__(self) -> str:
+        total = f"/{self.total}" if self.total else ""
+        return f"Step {self.index}{total} : {self.instruction}"
+
+
+@dataclass
+class _OpenStep:
+    index: int
+    total: int | None
+    instruction: str
+    started: float
+    cached: bool = False
+    image_id: str | None = None
+
+    def close(self, now: float) -> BuildStep:
+        return BuildStep(
+            self.index, self.total, self.instruction, self.cached, round(now - self.started, 3), self.image_id
+        )
+
+
+@dataclass
+class BuildLog:
+    """Accumulates a build's stream chunks (`feed`) into lines, steps and the outcome."""
+
+    on_step: Callable[[str], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    lines: list[str] = field(default_factory=list)
+    steps: list[BuildStep] = field(default_factory=list)
+    image_id: str | None = None
+    last_image_id: str | None = None
+    error: str | None = None
+    error_code: int | None = None
+    _partial: str = ""
+    _current: _OpenStep | None = None
+
+    @property
+    def current_step(self) -> str | None:
+        """The step being run, as the engine names it (`Step 4/7 : RUN ...`)."""
+        if self._current is None:
+            return None
+        total = f"/{self._current.total}" if self._current.total else ""
+        return f"Step {self._current.index}{total} : {self._current.instruction}"
+
+    @property
+    def failed_step(self) -> _OpenStep | None:
+        return self._current if self.error is not None else None
+
+    def feed(self, chunk: Mapping[str, object]) -> None:
+        if "stream" in chunk:
+            self._text(str(chunk["stream"]))
+        if "status" in chunk:  # image pull progress during FROM (--pull or a missing base)
+            status = str(chunk["status"])
+            ident = chunk.get("id")
+            if "progress" not in chunk and status not in ("Downloading", "Extracting", "Waiting"):
+                self._line(f"{ident}: {status}" if ident else status)
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and "ID" in aux:
+            self.image_id = str(aux["ID"])
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("errorDetail")
+            detail = detail if isinstance(detail, Mapping) else {}
+            self._flush()
+            self.fail(
+                str(chunk.get("error") or detail.get("message") or "the build failed"), detail.get("code")
+            )
+
+    def fail(self, message: str, code: object = None) -> None:
+        self.error = message.strip()
+        self.lines.append(self.error)
+        found = _EXIT_CODE.search(self.error)
+        if isinstance(code, int) and code:
+            self.error_code = code
+        elif found:
+            self.error_code = int(found["code"])
+
+    def finish(self) -> None:
+        """Close the last step once the stream has ended."""
+        self._flush()
+        if self._current is not None and self.error is None:
+            self.steps.append(self._current.close(self.clock()))
+            self._current = None
+
+    def _text(self, text: str) -> None:
+        text = self._partial + text
+        *complete, self._partial = text.split("\n")
+        for line in complete:
+            self._line(line.rstrip("\r"))
+
+    def _flush(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = ""
+
+    def _line(self, line: str) -> None:
+        if not line.strip():
+            return
+        self.lines.append(line)
+        if match := _STEP.match(line):
+            now = self.clock()
+            if self._current is not None:
+                self.steps.append(self._current.close(now))
+            total = int(match["total"]) if match["total"] else None
+            self._current = _OpenStep(int(match["index"]), total, match["instruction"], now)
+            if self.on_step:
+                self.on_step(line)
+        elif line.strip() == "---> Using cache" and self._current is not None:
+            self._current.cached = True
+        elif match := _LAYER.match(line):
+            self.last_image_id = match["id"]
+            if self._current is not None:
+                self._current.image_id = match["id"]
+        elif match := _BUILT.match(line):
+            self.image_id = self.image_id or match["id"]
+
+
+_HEREDOC = re.compile(r"^\s*(RUN|COPY|ADD)\b.*<<-?\s*[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?", re.IGNORECASE)
+_BUILDKIT_FLAG = re.compile(
+    r"^\s*(RUN|COPY|ADD)\s+.*--(mount|network|security|link|parents|exclude|checksum)\b", re.IGNORECASE
+)
+
+
+def buildkit_only_syntax(dockerfile: str) -> str | None:
+    """Name the first BuildKit-only construct of a Dockerfile, which the classic builder rejects."""
+    for number, line in enumerate(dockerfile.splitlines(), start=1):
+        if match := _BUILDKIT_FLAG.match(line):
+            return f"line {number} uses `{match[1].upper()} --{match[2]}`"
+        if _HEREDOC.match(line):
+            return f"line {number} uses a heredoc (`<<EOF`)"
+    return None

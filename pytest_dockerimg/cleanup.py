@@ -1,0 +1,157 @@
+"""Removal of what the plugin created: containers fast (kill, or a graceful stop only when asked),
+then images (`rmi --no-prune`, so the layer cache survives), tags, volumes and networks.
+
+`Tracker` removes what one scope (a test, a session) created; `remove_session` removes everything
+labelled with a session id, for the end of an xdist run, the watcher and the stale sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import APIError, NotFound
+
+from .labels import ALL, Identity, Mark
+
+
+@contextmanager
+def _noting(problems: list[str], what: str) -> Iterator[None]:
+    """Run a removal; a resource already gone is fine, any other refusal is noted, not raised."""
+    try:
+        yield
+    except NotFound:
+        pass
+    except APIError as error:
+        if not (error.status_code == 409 and "already in progress" in str(error)):
+            problems.append(f"{what}: {error.explanation or error}")
+
+
+def remove_container(api: docker.APIClient, container_id: str, stop_timeout: float = 0.0) -> list[str]:
+    """Remove a container and its anonymous volumes; kill it at once unless `stop_timeout` > 0."""
+    problems: list[str] = []
+    if stop_timeout > 0:
+        with _noting(problems, f"stop container {container_id[:12]}"):
+            api.stop(container_id, timeout=math.ceil(stop_timeout))
+    with _noting(problems, f"remove container {container_id[:12]}"):
+        api.remove_container(container_id, v=True, force=True)
+    return problems
+
+
+def remove_containers(api: docker.APIClient, ids: Iterable[str], stop_timeout: float = 0.0) -> list[str]:
+    """Remove several containers in parallel: each removal is a kill and a delete in the engine."""
+    ids = list(ids)
+    if len(ids) <= 1:
+        return [problem for cid in ids for problem in remove_container(api, cid, stop_timeout)]
+    with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+        results = pool.map(lambda cid: remove_container(api, cid, stop_timeout), ids)
+        return [problem for problems in results for problem in problems]
+
+
+def remove_image(api: docker.APIClient, image: str) -> list[str]:
+    """`docker rmi --force --no-prune`: drops the image and its tags, keeps its parent layers
+    (the build cache) so the next build of the same Dockerfile still hits the cache."""
+    problems: list[str] = []
+    with _noting(problems, f"remove image {image}"):
+        api.remove_image(image, force=True, noprune=True)
+    return problems
+
+
+def remove_tag(api: docker.APIClient, ref: str) -> list[str]:
+    """Untag `ref`; the image itself goes only when this was its last reference."""
+    problems: list[str] = []
+    with _noting(problems, f"remove tag {ref}"):
+        api.remove_image(ref, noprune=True)
+    return problems
+
+
+def remove_volume(api: docker.APIClient, name: str) -> list[str]:
+    problems: list[str] = []
+    with _noting(problems, f"remove volume {name}"):
+        api.remove_volume(name, force=True)
+    return problems
+
+
+def remove_network(api: docker.APIClient, network_id: str) -> list[str]:
+    problems: list[str] = []
+    with _noting(problems, f"remove network {network_id[:12]}"):
+        api.remove_network(network_id)
+    return problems
+
+
+@dataclass
+class Removed:
+    containers: int = 0
+    images: int = 0
+    volumes: int = 0
+    networks: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.containers + self.images + self.volumes + self.networks
+
+
+def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
+    """Remove every container, image, volume and network whose plugin mark satisfies `doomed`.
+    Resources without the mark are never touched."""
+
+    def selected(labels: Mapping[str, str] | None) -> bool:
+        mark = Mark.of(labels)
+        return mark is not None and doomed(mark)
+
+    removed = Removed()
+    containers = [c["Id"] for c in api.containers(all=True, filters=ALL) if selected(c.get("Labels"))]
+    removed.problems += remove_containers(api, containers)
+    removed.containers = len(containers)
+    found = [i for i in api.images(all=True, filters=ALL) if selected(i.get("Labels"))]
+    # Children before parents: an image with dependent children cannot be removed.
+    for image in sorted(found, key=lambda i: i.get("Created", 0), reverse=True):
+        removed.problems += remove_image(api, image["Id"])
+    removed.images = len(found)
+    for volume in api.volumes(filters=ALL).get("Volumes") or []:
+        if selected(volume.get("Labels")):
+            removed.problems += remove_volume(api, volume["Name"])
+            removed.volumes += 1
+    for network in api.networks(filters=ALL):
+        if selected(network.get("Labels")):
+            removed.problems += remove_network(api, network["Id"])
+            removed.networks += 1
+    return removed
+
+
+def remove_session(api: docker.APIClient, identity: Identity) -> Removed:
+    """Remove what this session created, except what it kept on purpose."""
+    return remove_marked(
+        api, lambda mark: mark.session == identity.session and mark.host == identity.host and not mark.keep
+    )
+
+
+@dataclass
+class Tracker:
+    """What one scope (a test, or the session) created, removed in dependency order by `close`."""
+
+    api: docker.APIClient
+    stop_timeout: float = 0.0
+    containers: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+
+    def close(self, *, keep_containers: bool = False) -> list[str]:
+        """Remove everything tracked (containers only when not kept); return the problems met."""
+        problems: list[str] = []
+        if not keep_containers:
+            problems += remove_containers(self.api, reversed(self.containers), self.stop_timeout)
+        self.containers.clear()
+        for ref in reversed(self.tags):
+            problems += remove_tag(self.api, ref)
+        self.tags.clear()
+        if not keep_containers:
+            for name in self.volumes:
+                problems += remove_volume(self.api, name)
+            self.volumes.clear()
+        return problems

@@ -1,0 +1,378 @@
+"""pytest glue: options, markers, fixtures, the report header, report sections and the summary.
+
+No Docker logic lives here: every fixture hands its work to `DockerSession` (session.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+from collections.abc import Callable, Generator, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import pytest
+
+from .build import BuildSpec, spec_from_marker
+from .containers import Container, check_run_spec
+from .engine import Engine
+from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady
+from .images import Image
+from .labels import Identity
+from .registry import Registry
+from .session import DockerSession, Scope
+from .settings import OPTIONS, Settings, SettingsError
+from .stats import Stats
+
+SESSION_KEY = pytest.StashKey[DockerSession]()
+SCOPE_KEY = pytest.StashKey[Scope]()
+REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+KEPT_KEY = pytest.StashKey[list[str]]()
+WORKERS_USED_KEY = pytest.StashKey[bool]()
+
+MARKERS = (
+    "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
+    "nocache=False, pull=False): the image that the docker_image and docker_container fixtures "
+    "build; path is the build context, relative to the test file's folder",
+    "docker_container(*, ports=None, publish_all=False, command=None, environment=None, volumes=None, "
+    "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _surface(function: F) -> F:
+    """Raise the plugin's errors from the caller's line, without the plugin's frames."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        try:
+            return function(*args, **kwargs)
+        except DockerImgError as error:
+            raise error.with_traceback(None) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- options, set-up
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dockerimg", "Docker images and containers (pytest-dockerimg)")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {
+            "dest": option.dest,
+            "default": None,
+            "help": f"{option.help} [ini: {option.ini}]",
+        }
+        if option.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif option.kind == "choice":
+            kwargs["choices"] = option.choices
+        group.addoption(option.flag, **kwargs)
+        parser.addini(option.ini, option.help, type="string", default="")
+
+
+def _emitter(config: pytest.Config) -> Callable[[str], None]:
+    """Write a line to the terminal now, even while output is being captured."""
+
+    def emit(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else nullcontext():
+            reporter.write_line(f"[docker] {line}")
+
+    return emit
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    try:
+        settings = Settings.resolve(lambda o: config.getoption(o.dest), lambda o: config.getini(o.ini))
+    except SettingsError as error:
+        raise pytest.UsageError(str(error)) from None
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and "dockerimg_session" in worker:
+        identity = Identity.create(worker["dockerimg_session"], int(worker["dockerimg_owner"]))
+    else:
+        identity = Identity.create()
+    docker = DockerSession(settings, identity, owner=worker is None, progress=_emitter(config))
+    config.stash[SESSION_KEY] = docker
+    config.stash[KEPT_KEY] = []
+    config.stash[WORKERS_USED_KEY] = False
+    if worker is None and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistController(config), "dockerimg-xdist")
+    _terminate_as_interrupt(config)
+
+
+def _terminate_as_interrupt(config: pytest.Config) -> None:
+    """Make SIGTERM run the teardown, as Ctrl-C does, unless someone else handles it already."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def interrupt(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, AttributeError):  # not the main thread, or no SIGTERM on this platform
+        return
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    config.add_cleanup(restore)
+
+
+class _XdistController:
+    """Gives the workers the session's identity; collects what they report at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        identity = self.config.stash[SESSION_KEY].identity
+        node.workerinput["dockerimg_session"] = identity.session
+        node.workerinput["dockerimg_owner"] = str(identity.owner)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", {}).get("dockerimg")
+        if not output:
+            return
+        docker = self.config.stash[SESSION_KEY]
+        docker.stats.merge(Stats.from_dict(output["stats"]))
+        docker.problems += output["problems"]
+        self.config.stash[KEPT_KEY] += output["kept"]
+        self.config.stash[WORKERS_USED_KEY] |= bool(output["used"])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    docker = config.stash[SESSION_KEY]
+    engine = docker.probe()
+    if isinstance(engine, Engine):
+        bind = docker.settings.bind_host
+        return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
+    then = "fail (--docker-required)" if docker.settings.required else "be skipped"
+    return f"docker: {engine}; tests that need Docker will {then}"
+
+
+# ---------------------------------------------------------------------------- marker validation
+
+
+def _validate_markers(item: pytest.Item) -> None:
+    config = item.config
+    image = item.get_closest_marker("docker_image")
+    if image is not None:
+        spec_from_marker(image.args, image.kwargs, item.path.parent)
+    container = item.get_closest_marker("docker_container")
+    if container is not None:
+        if container.args:
+            raise DockerImgError(f"docker_container takes keyword arguments only, got {container.args!r}")
+        check_run_spec(container.kwargs, config.stash[SESSION_KEY].settings.bind_host)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    result = yield
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        if isinstance(item, pytest.Item):
+            try:
+                _validate_markers(item)
+            except DockerImgError as error:
+                raise collector.CollectError(f"{item.nodeid}: invalid docker marker: {error}") from None
+    return result
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+def _docker(request: pytest.FixtureRequest) -> DockerSession:
+    return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def docker_engine(request: pytest.FixtureRequest) -> Engine:
+    """The Docker engine (`.client`, `.host`, `.version`); tests that use Docker are skipped
+    (or, with --docker-required, fail) when none answers."""
+    docker = _docker(request)
+    engine = docker.probe()
+    if isinstance(engine, EngineUnavailable):
+        if docker.settings.required:
+            pytest.fail(f"Docker is required (--docker-required), but {engine}", pytrace=False)
+        pytest.skip(f"Docker: {engine}")
+    return docker.engine()
+
+
+@pytest.fixture(scope="session")
+def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
+    """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
+    relative path starts at the folder of the file that calls it. Each spec is built once."""
+    docker = _docker(request)
+
+    @_surface
+    def build(path: str | Path, *, base_dir: str | Path | None = None, **options: Any) -> Image:
+        if base_dir is None:
+            import sys  # the caller's file decides where a relative path starts
+
+            base_dir = Path(sys._getframe(2).f_code.co_filename).parent
+        return docker.build(BuildSpec.create(path, base_dir=base_dir, **options))
+
+    return build
+
+
+@pytest.fixture
+def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image:
+    """The image built from the closest `@pytest.mark.docker_image(path, ...)`."""
+    __tracebackhide__ = True
+    marker = request.node.get_closest_marker("docker_image")
+    if marker is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses the docker_image fixture but has no "
+            "@pytest.mark.docker_image(path) marker (on the test, its class or its module)"
+        )
+    try:
+        return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
+    except DockerImgError as error:
+        raise error.with_traceback(None) from None
+
+
+def _keep(config: pytest.Config, failed: bool) -> bool:
+    keep = config.stash[SESSION_KEY].settings.keep_containers
+    return keep == "always" or (keep == "failed" and failed)
+
+
+def _describe_kept(containers: list[Container], where: str) -> list[str]:
+    lines = []
+    for container in containers:
+        ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        published = ", ".join(
+            f"{port} -> {b[0]['HostIp']}:{b[0]['HostPort']}" for port, b in sorted(ports.items()) if b
+        )
+        lines.append(
+            f"kept {container.name} ({container.id[:12]}) from {where}: "
+            f"docker exec -it {container.name} sh" + (f"; {published}" if published else "")
+        )
+    return lines
+
+
+def _test_failed(item: pytest.Item) -> bool:
+    return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
+
+
+@pytest.fixture
+def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Callable[..., Container]]:
+    """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
+    **run_kwargs) -> Container`; every container it started is removed when the test ends."""
+    docker = _docker(request)
+    scope = docker.scope(request.node.name)
+    request.node.stash[SCOPE_KEY] = scope
+    yield _surface(scope.runner.run)
+    keep = _keep(request.config, _test_failed(request.node))
+    if keep:
+        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, request.node.nodeid)
+    docker.problems += scope.close(keep=keep)
+
+
+@pytest.fixture(scope="session")
+def docker_run_session(
+    request: pytest.FixtureRequest, docker_engine: Engine
+) -> Iterator[Callable[..., Container]]:
+    """Like `docker_run`, but the containers live until the end of the session."""
+    docker = _docker(request)
+    scope = docker.session_scope
+    yield _surface(scope.runner.run)
+    keep = _keep(request.config, request.session.testsfailed > 0)
+    if keep:
+        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, "the session")
+    docker.problems += scope.close(keep=keep)
+
+
+@pytest.fixture
+def docker_container(
+    request: pytest.FixtureRequest, docker_image: Image, docker_run: Callable[..., Container]
+) -> Container:
+    """The marked image, run with the closest `@pytest.mark.docker_container(...)` arguments."""
+    marker = request.node.get_closest_marker("docker_container")
+    return docker_run(docker_image, **(marker.kwargs if marker else {}))
+
+
+@pytest.fixture(scope="session")
+def docker_registry(request: pytest.FixtureRequest, docker_engine: Engine) -> Registry:
+    """A private registry for the session (`registry:2` on a random loopback port), or the one
+    given by --docker-registry-url."""
+    __tracebackhide__ = True
+    try:
+        registry = _docker(request).registry
+    except DockerImgError as error:
+        raise error.with_traceback(None) from None
+    registry.push = _surface(registry.push)  # type: ignore[method-assign]
+    registry.pull = _surface(registry.pull)  # type: ignore[method-assign]
+    return registry
+
+
+# ---------------------------------------------------------------------------- reports, summary
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if not report.failed:
+        return report
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, BuildError) and error.log:
+        report.sections.append(("docker build log", "\n".join(error.log)))
+    if isinstance(error, (ContainerExited, NotReady)) and error.logs:
+        report.sections.append((f"docker logs {error.name}", error.logs))
+    scope = item.stash.get(SCOPE_KEY, None)
+    if scope is not None and report.when == "call":
+        for container in scope.containers:
+            report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    docker = config.stash[SESSION_KEY]
+    docker.finish(
+        keep_session_containers=_keep(config, session.testsfailed > 0),
+        workers_used_docker=config.stash[WORKERS_USED_KEY],
+    )
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["dockerimg"] = {
+            "stats": docker.stats.to_dict(),
+            "problems": docker.problems,
+            "kept": config.stash[KEPT_KEY],
+            "used": docker.used,
+        }
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    docker = config.stash[SESSION_KEY]
+    kept = config.stash[KEPT_KEY]
+    swept = docker.swept
+    if docker.stats.empty and not docker.problems and not kept and not (swept and swept.total):
+        return
+    terminalreporter.section("docker")
+    for line in docker.stats.lines():
+        terminalreporter.write_line(line)
+    if swept and swept.total:
+        terminalreporter.write_line(
+            f"removed what dead sessions left behind: {swept.containers} container(s), "
+            f"{swept.images} image(s), {swept.volumes} volume(s), {swept.networks} network(s)"
+        )
+    for line in kept:
+        terminalreporter.write_line(line)
+    for problem in docker.problems:
+        terminalreporter.write_line(f"cleanup problem: {problem}", yellow=True)

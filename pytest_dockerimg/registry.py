@@ -1,0 +1,183 @@
+"""`Registry`: a private registry for the session (the `registry:2` image on a random loopback
+port, its storage in a labelled volume) or an existing one, with push, pull, catalog and tags.
+
+docker-py's push and pull report failures in the stream instead of raising; here they raise
+`RegistryError` with the engine's message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound
+from docker.utils import parse_repository_tag
+
+from .cleanup import Tracker
+from .containers import Container, Runner
+from .engine import Engine
+from .errors import DockerImgError, RegistryError
+from .images import Image
+from .labels import Identity
+from .wait import http
+
+REGISTRY_STORAGE = "/var/lib/registry"
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+
+
+def repository_of(ref: str) -> str:
+    """The repository of a ref without its registry host and tag:
+    `registry.example.com:5000/team/app:v1` -> `team/app`, `test/app:v1` -> `test/app`."""
+    name, _ = parse_repository_tag(ref)
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return name
+
+
+def _stream_errors(chunks: Iterable[Mapping[str, Any]]) -> list[str]:
+    errors = []
+    for chunk in chunks:
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            errors.append(str(chunk.get("error") or detail.get("message") or chunk))
+    return errors
+
+
+class Registry:
+    """A registry that the engine pushes to (`address`) and that tests query over HTTP (`url`)."""
+
+    def __init__(
+        self, engine: Engine, address: str, url: str, tracker: Tracker, container: Container | None = None
+    ) -> None:
+        self.engine = engine
+        self.address = address
+        self.url = url
+        self.tracker = tracker
+        self.container = container
+        self._http = requests.Session()
+        self._http.trust_env = False
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.address}>"
+
+    def push(self, image: Image | str, repository: str | None = None, tag: str = "latest") -> str:
+        """Tag `image` as `ADDRESS/repository:tag` and push it; returns that ref."""
+        source = image.id if isinstance(image, Image) else image
+        if repository is None:
+            names = image.tags if isinstance(image, Image) else [image]
+            if not names or names[0].startswith("sha256:"):
+                raise DockerImgError(f"push: image {source} has no name; pass repository=")
+            repository = repository_of(names[0])
+        target = f"{self.address}/{repository}"
+        ref = f"{target}:{tag}"
+        try:
+            self.engine.api.tag(source, target, tag)
+        except (APIError, ImageNotFound) as error:
+            raise RegistryError(
+                f"push: cannot tag {source} as {ref}: {getattr(error, 'explanation', None) or error}"
+            ) from None
+        self.tracker.tags.append(ref)
+        try:
+            errors = _stream_errors(self.engine.api.push(target, tag=tag, stream=True, decode=True))
+        except (DockerException, requests.RequestException) as error:
+            errors = [str(error)]
+        if errors:
+            raise RegistryError(f"push of {ref} to the registry at {self.address} failed: {errors[-1]}")
+        return ref
+
+    def pull(self, ref: str) -> Image:
+        """Pull `ref` from the registry into the engine; the local tag goes at session end."""
+        try:
+            errors = _stream_errors(self.engine.api.pull(ref, stream=True, decode=True))
+        except (APIError, DockerException, requests.RequestException) as error:
+            errors = [str(getattr(error, "explanation", None) or error)]
+        if errors:
+            raise RegistryError(f"pull of {ref} from the registry at {self.address} failed: {errors[-1]}")
+        self.tracker.tags.append(ref)
+        return Image(self.engine.client.images.get(ref), ref=ref)
+
+    def _get(self, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._http.get(f"{self.url}{path}", timeout=5, **kwargs)
+        except requests.RequestException as error:
+            raise RegistryError(f"the registry at {self.url} does not answer GET {path}: {error}") from None
+
+    def catalog(self) -> list[str]:
+        """The repositories in the registry (`GET /v2/_catalog`)."""
+        response = self._get("/v2/_catalog")
+        response.raise_for_status()
+        return list(response.json().get("repositories") or [])
+
+    def tags(self, repository: str) -> list[str]:
+        """The tags of `repository` (`GET /v2/<repository>/tags/list`); [] when it is unknown."""
+        response = self._get(f"/v2/{repository}/tags/list")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return list(response.json().get("tags") or [])
+
+    def manifest(self, repository: str, tag: str = "latest") -> dict[str, Any]:
+        """The image manifest the registry serves for `repository:tag`."""
+        response = self._get(f"/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            raise RegistryError(f"the registry at {self.url} has no manifest for {repository}:{tag}")
+        response.raise_for_status()
+        return dict(response.json())
+
+
+def check_registry(url: str, timeout: float = 5.0) -> None:
+    """Raise `RegistryError` unless `GET url/v2/` answers like a registry (200 or 401)."""
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        response = session.get(f"{url}/v2/", timeout=timeout)
+    except requests.RequestException as error:
+        raise RegistryError(f"no registry answers at {url}: {type(error).__name__}: {error}") from None
+    if response.status_code not in (200, 401):
+        raise RegistryError(f"{url}/v2/ answered {response.status_code}: it does not look like a registry")
+
+
+def existing_registry(engine: Engine, address: str, tracker: Tracker) -> Registry:
+    """A registry that runs already (`--docker-registry-url`); nothing is started."""
+    url = f"http://{address}"
+    check_registry(url)
+    return Registry(engine, address, url, tracker)
+
+
+def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: float) -> Registry:
+    """Run `image` (registry:2 or compatible) on a random port, storage in a labelled volume."""
+    engine = runner.engine
+    volume = f"pytest-registry-{uuid.uuid4().hex[:8]}"
+    try:
+        engine.api.create_volume(volume, labels=identity.labels(keep=runner.keep))
+    except APIError as error:
+        raise RegistryError(f"cannot create the registry's volume: {error.explanation or error}") from None
+    runner.tracker.volumes.append(volume)
+    try:
+        container = runner.run(
+            image,
+            ports={"5000/tcp": None},
+            volumes={volume: {"bind": REGISTRY_STORAGE, "mode": "rw"}},
+            wait=http(5000, "/v2/", status=(200, 401)),
+            name=f"pytest-registry-{uuid.uuid4().hex[:6]}",
+            timeout=timeout,
+        )
+    except DockerImgError as error:
+        raise RegistryError(f"the registry image {image} did not start: {error}") from error
+    host_ip, port = container.address(5000)
+    bound = container.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0].get("HostIp", "")
+    # The engine pushes from its own host, where a loopback or wildcard binding is 127.0.0.1,
+    # which the engine also treats as an insecure (plain HTTP) registry by default.
+    engine_side = "127.0.0.1" if bound in ("", "0.0.0.0", "::", "127.0.0.1") else bound
+    netloc = f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
+    return Registry(engine, f"{engine_side}:{port}", f"http://{netloc}", runner.tracker, container)

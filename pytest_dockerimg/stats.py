@@ -1,0 +1,66 @@
+"""Where a session's Docker time went: builds, container starts, readiness waits and teardown,
+for the terminal summary. Plain data, so xdist workers can send theirs to the controller."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class BuildRecord:
+    name: str
+    seconds: float
+    steps: int
+    cached_steps: int
+    reused: bool = False
+
+
+@dataclass
+class Stats:
+    builds: list[BuildRecord] = field(default_factory=list)
+    containers: int = 0
+    build_seconds: float = 0.0
+    start_seconds: float = 0.0
+    ready_seconds: float = 0.0
+    teardown_seconds: float = 0.0
+
+    def add_build(self, record: BuildRecord) -> None:
+        self.builds.append(record)
+        self.build_seconds += record.seconds
+
+    def merge(self, other: Stats) -> None:
+        self.builds += other.builds
+        self.containers += other.containers
+        self.build_seconds += other.build_seconds
+        self.start_seconds += other.start_seconds
+        self.ready_seconds += other.ready_seconds
+        self.teardown_seconds += other.teardown_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stats:
+        builds = [BuildRecord(**record) for record in data.get("builds", [])]
+        return cls(builds=builds, **{k: v for k, v in data.items() if k != "builds"})
+
+    @property
+    def empty(self) -> bool:
+        return not self.builds and not self.containers
+
+    def lines(self) -> list[str]:
+        """The summary: one line per image, then the totals."""
+        rows = []
+        for build in self.builds:
+            if build.reused:
+                how = "reused (inputs unchanged, no build)"
+            else:
+                how = f"{build.seconds:.1f} s, {build.cached_steps}/{build.steps} steps cached"
+            rows.append(f"image {build.name}: {how}")
+        rows.append(
+            f"{len(self.builds)} image(s), {self.containers} container(s); "
+            f"build {self.build_seconds:.1f} s, start {self.start_seconds:.1f} s, "
+            f"ready {self.ready_seconds:.1f} s, teardown {self.teardown_seconds:.1f} s"
+        )
+        return rows

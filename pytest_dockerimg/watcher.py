@@ -1,0 +1,101 @@
+"""Leak protection when a session dies without its teardown (SIGKILL, a crash, an OOM kill).
+
+A process that connects to the engine starts one watcher per session owner: a tiny detached
+process (its own session, so Ctrl-C or a process-group kill does not reach it) that polls whether
+the owner process is alive and, once it is gone, removes everything marked with that owner on
+this host, kept resources excepted. No sidecar image is needed (a Ryuk-style reaper needs a
+pull). After a clean end there is nothing left for it to find.
+
+As a second line, `sweep_stale` removes at the next start what sessions from this host left
+behind when their owner is gone (the watcher can be killed too, e.g. with a whole cgroup).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import docker
+
+from .cleanup import Removed, remove_marked
+from .labels import Identity
+
+POLL_SECONDS = 0.2
+
+# The watcher waits with nothing but `os` and `time` loaded, so that many of them (one per
+# owner, e.g. under pytester) stay small; docker-py is imported only when there is work.
+_WATCH = f"""
+import os, sys, time
+owner, host = int(sys.argv[1]), sys.argv[2]
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+while alive(owner):
+    time.sleep({POLL_SECONDS})
+from pytest_dockerimg.watcher import sweep_owner
+sweep_owner(owner, host)
+"""
+
+_started: set[tuple[int, str]] = set()
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists; it belongs to someone else
+    return True
+
+
+def start_watcher(identity: Identity) -> int | None:
+    """Start the watcher of `identity.owner` unless this process already did; its pid or None."""
+    key = (identity.owner, identity.host)
+    if key in _started or not hasattr(os, "posix_spawn"):
+        return None
+    _started.add(key)
+    # posix_spawn rather than subprocess.Popen: nothing here waits for the watcher, and a
+    # never-waited Popen object warns when it is garbage collected.
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-c", _WATCH, str(identity.owner), identity.host],
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+        ],
+        setsid=True,
+    )
+
+
+def sweep_owner(owner: int, host: str) -> Removed:
+    """Remove what sessions owned by the (dead) process `owner` on `host` left behind."""
+    client = docker.from_env(timeout=30)
+    try:
+        return remove_marked(
+            client.api, lambda mark: mark.owner == owner and mark.host == host and not mark.keep
+        )
+    finally:
+        client.close()
+
+
+def sweep_stale(api: docker.APIClient, identity: Identity) -> Removed:
+    """Remove what sessions from this host left behind when their owner process is gone."""
+    return remove_marked(
+        api,
+        lambda mark: (
+            mark.host == identity.host
+            and not mark.keep
+            and mark.owner != identity.owner
+            and not pid_alive(mark.owner)
+        ),
+    )
