@@ -316,10 +316,12 @@ class Builder:
                     "without that syntax"
                 )
             elif failed is not None and failed.instruction.upper().startswith("FROM"):
-                how = "--docker-pull asked for a pull" if pull else "the image is not present locally"
                 hint = (
-                    f"the base image could not be used: {how}; build or load it first "
-                    "(see scripts/provision.sh), or run without --docker-pull"
+                    "--docker-pull made the engine pull the base image and the pull failed; run "
+                    "without --docker-pull to build from the local image"
+                    if pull
+                    else "the base image is not in the engine, so the engine tried to pull it and "
+                    "failed; build, load or pull it first (docker build / docker load / docker pull)"
                 )
         step = None
         if failed is not None:

@@ -78,6 +78,8 @@ class BuildLog:
         if "status" in chunk:  # image pull progress during FROM (--pull or a missing base)
             status = str(chunk["status"])
             ident = chunk.get("id")
+            if self._current is not None:
+                self._current.cached = False
             if "progress" not in chunk and status not in ("Downloading", "Extracting", "Waiting"):
                 self._line(f"{ident}: {status}" if ident else status)
         aux = chunk.get("aux")
@@ -127,7 +129,10 @@ class BuildLog:
             if self._current is not None:
                 self.steps.append(self._current.close(now))
             total = int(match["total"]) if match["total"] else None
-            self._current = _OpenStep(int(match["index"]), total, match["instruction"], now)
+            instruction = match["instruction"]
+            # FROM builds nothing: it counts as cached unless the base image had to be pulled.
+            cached = instruction.upper().startswith("FROM ")
+            self._current = _OpenStep(int(match["index"]), total, instruction, now, cached=cached)
             if self.on_step:
                 self.on_step(line)
         elif line.strip() == "---> Using cache" and self._current is not None:

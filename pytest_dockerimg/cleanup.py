@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 from docker.errors import APIError, NotFound
@@ -96,6 +97,22 @@ class Removed:
         return self.containers + self.images + self.volumes + self.networks
 
 
+def children_first(images: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Image ids ordered so that each comes before its parent: an image with children cannot be
+    removed. (The classic builder commits one image per build label, so a build leaves a chain of
+    labelled images: the final one and the label steps below it.)"""
+    parents = {str(image["Id"]): str(image.get("ParentId") or "") for image in images}
+
+    def depth(image_id: str) -> int:
+        steps = 0
+        while parents.get(image_id) in parents:
+            image_id = parents[image_id]
+            steps += 1
+        return steps
+
+    return sorted(parents, key=depth, reverse=True)
+
+
 def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
     """Remove every container, image, volume and network whose plugin mark satisfies `doomed`.
     Resources without the mark are never touched."""
@@ -109,9 +126,8 @@ def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Remo
     removed.problems += remove_containers(api, containers)
     removed.containers = len(containers)
     found = [i for i in api.images(all=True, filters=ALL) if selected(i.get("Labels"))]
-    # Children before parents: an image with dependent children cannot be removed.
-    for image in sorted(found, key=lambda i: i.get("Created", 0), reverse=True):
-        removed.problems += remove_image(api, image["Id"])
+    for image_id in children_first(found):
+        removed.problems += remove_image(api, image_id)
     removed.images = len(found)
     for volume in api.volumes(filters=ALL).get("Volumes") or []:
         if selected(volume.get("Labels")):
