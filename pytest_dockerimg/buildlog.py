@@ -145,17 +145,22 @@ class BuildLog:
             self.image_id = self.image_id or match["id"]
 
 
-_HEREDOC = re.compile(r"^\s*(RUN|COPY|ADD)\b.*<<-?\s*[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?", re.IGNORECASE)
+_HEREDOC = re.compile(
+    r"^\s*(?:RUN|COPY|ADD)\b.*<<-?[\"']?(?P<word>[A-Za-z_][A-Za-z0-9_]*)[\"']?(?:\s|$)", re.IGNORECASE
+)
 _BUILDKIT_FLAG = re.compile(
     r"^\s*(RUN|COPY|ADD)\s+.*--(mount|network|security|link|parents|exclude|checksum)\b", re.IGNORECASE
 )
 
 
 def buildkit_only_syntax(dockerfile: str) -> str | None:
-    """Name the first BuildKit-only construct of a Dockerfile, which the classic builder rejects."""
-    for number, line in enumerate(dockerfile.splitlines(), start=1):
+    """Name the first BuildKit-only construct of a Dockerfile, which the classic builder rejects:
+    a BuildKit-only flag, or a heredoc (`<<EOF` with a later line that closes it)."""
+    lines = dockerfile.splitlines()
+    for number, line in enumerate(lines, start=1):
         if match := _BUILDKIT_FLAG.match(line):
             return f"line {number} uses `{match[1].upper()} --{match[2]}`"
-        if _HEREDOC.match(line):
-            return f"line {number} uses a heredoc (`<<EOF`)"
+        heredoc = _HEREDOC.match(line)
+        if heredoc and any(later.strip() == heredoc["word"] for later in lines[number:]):
+            return f"line {number} uses a heredoc (`<<{heredoc['word']}`)"
     return None

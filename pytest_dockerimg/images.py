@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,6 +12,8 @@ from docker.models.images import Image as RawImage
 
 from .buildlog import BuildStep
 
+_FRACTION = re.compile(r"\.(\d+)")
+
 
 def parse_timestamp(value: str | int | float | None) -> datetime | None:
     """The engine's RFC 3339 timestamps (nanoseconds included) or unix seconds, as UTC datetimes."""
@@ -18,11 +21,8 @@ def parse_timestamp(value: str | int | float | None) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, tz=timezone.utc)
-    text = value.replace("Z", "+00:00")
-    if "." in text:  # Python parses at most microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    # Python parses at most microseconds; the engine gives nanoseconds.
+    text = _FRACTION.sub(lambda m: "." + m[1][:6].ljust(6, "0"), value.replace("Z", "+00:00"))
     return datetime.fromisoformat(text)
 
 

@@ -1,0 +1,97 @@
+"""Parsing the classic builder's stream: steps, cache hits, the failing step and the last good layer."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from pytest_dockerimg.buildlog import BuildLog, buildkit_only_syntax
+
+CACHED_THEN_FAILING = [
+    {"stream": "Step 1/4 : FROM debian:bookworm"},
+    {"stream": "\n"},
+    {"stream": " ---> f5bb94a8fac4\n"},
+    {"stream": "Step 2/4 : RUN apt-get update"},
+    {"stream": "\n ---> Using cache\n ---> e98d2c152d1d\n"},
+    {"stream": "Step 3/4 : RUN apt-get install -y ngin\n"},
+    {"stream": " ---> Running in 2f16c5f11250\n"},
+    {"stream": "Reading package lists...\nE: Unable to locate"},
+    {"stream": " package ngin\n"},
+    {
+        "errorDetail": {"code": 100, "message": "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100"},
+        "error": "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100",
+    },
+]
+
+
+def fake_clock():
+    ticks = count()
+    return lambda: float(next(ticks))
+
+
+def test_a_failing_run_names_step_exit_code_and_last_good_layer():
+    log = BuildLog(clock=fake_clock())
+    for chunk in CACHED_THEN_FAILING:
+        log.feed(chunk)
+    log.finish()
+    assert log.error_code == 100
+    assert log.failed_step is not None
+    assert log.failed_step.instruction == "RUN apt-get install -y ngin"
+    assert log.last_image_id == "e98d2c152d1d"
+    assert "E: Unable to locate package ngin" in log.lines  # a line split across two chunks
+    assert [(s.index, s.cached) for s in log.steps] == [(1, True), (2, True)]
+
+
+def test_steps_record_cache_hits_layers_and_time():
+    log = BuildLog(clock=fake_clock())
+    for chunk in [
+        {"stream": "Step 1/3 : FROM busybox\n ---> aaaaaaaaaaaa\n"},
+        {"stream": "Step 2/3 : RUN echo hi\n ---> Running in cccccccccccc\nhi\n"},
+        {"stream": "Removing intermediate container cccccccccccc\n ---> bbbbbbbbbbbb\n"},
+        {"stream": "Step 3/3 : EXPOSE 80\n ---> Using cache\n ---> dddddddddddd\n"},
+        {"aux": {"ID": "sha256:" + "d" * 64}},
+        {"stream": "Successfully built dddddddddddd\n"},
+    ]:
+        log.feed(chunk)
+    log.finish()
+    assert log.error is None
+    assert log.image_id == "sha256:" + "d" * 64
+    assert [str(step) for step in log.steps] == ["Step 1/3 : FROM busybox", "Step 2/3 : RUN echo hi", "Step 3/3 : EXPOSE 80"]
+    assert [step.cached for step in log.steps] == [True, False, True]
+    assert [step.image_id for step in log.steps] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd"]
+    assert all(step.seconds == 1.0 for step in log.steps)
+
+
+def test_a_pulled_base_image_is_not_a_cache_hit():
+    log = BuildLog()
+    log.feed({"stream": "Step 1/1 : FROM busybox\n"})
+    log.feed({"status": "Pulling from library/busybox", "id": "latest"})
+    log.feed({"status": "Downloading", "progressDetail": {}, "progress": "[==>  ]", "id": "abc"})
+    log.finish()
+    assert log.steps[0].cached is False
+    assert "latest: Pulling from library/busybox" in log.lines
+    assert not any("Downloading" in line for line in log.lines)
+
+
+def test_on_step_is_told_each_step_as_it_starts():
+    seen: list[str] = []
+    log = BuildLog(on_step=seen.append)
+    log.feed({"stream": "Step 1/2 : FROM busybox\n ---> aaaaaaaaaaaa\nStep 2/2 : RUN sleep 1\n"})
+    assert seen == ["Step 1/2 : FROM busybox", "Step 2/2 : RUN sleep 1"]
+    assert log.current_step == "Step 2/2 : RUN sleep 1"
+
+
+def test_an_error_without_detail_still_fails():
+    log = BuildLog()
+    log.feed({"error": "dockerfile parse error line 3: unknown instruction: ECHO"})
+    assert log.error == "dockerfile parse error line 3: unknown instruction: ECHO"
+    assert log.error_code is None
+    assert log.failed_step is None
+
+
+def test_buildkit_only_syntax_is_named_with_its_line():
+    assert buildkit_only_syntax("FROM busybox\nRUN --mount=type=cache,target=/x true\n") == (
+        "line 2 uses `RUN --mount`"
+    )
+    assert buildkit_only_syntax("FROM busybox\nCOPY --link a /a\n") == "line 2 uses `COPY --link`"
+    assert buildkit_only_syntax("FROM busybox\nRUN <<EOF\necho hi\nEOF\n") == "line 2 uses a heredoc (`<<EOF`)"
+    assert buildkit_only_syntax("FROM busybox\nRUN echo '<<not a heredoc' && true\n") is None
