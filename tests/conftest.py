@@ -76,14 +76,14 @@ def assert_no_leaks(engine_snapshot: Callable[[], EngineSnapshot]) -> Callable[[
 
 @pytest.fixture
 def write_context(tmp_path: Path) -> Callable[..., Path]:
-    """Write a build context folder: `write_context("web", Dockerfile=..., **files)`."""
+    """Write a build context folder under tmp_path: `write_context("web", dockerfile, {"a/b.txt": "..."})`."""
 
-    def write(name: str, dockerfile: str = HTTPD_DOCKERFILE, **files: str) -> Path:
+    def write(name: str, dockerfile: str = HTTPD_DOCKERFILE, files: dict[str, str] | None = None) -> Path:
         folder = tmp_path / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "Dockerfile").write_text(textwrap.dedent(dockerfile))
-        for relative, content in files.items():
-            path = folder / relative.replace("__", "/")
+        for relative, content in (files or {}).items():
+            path = folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
         return folder
