@@ -44,17 +44,24 @@ def is_local(address: str) -> bool:
     return published_host(address) in ("127.0.0.1", socket.gethostname())
 
 
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and everything behind it: causes, contexts and exceptions carried in args
+    (requests and urllib3 wrap the OS error two levels down, inside tuples)."""
+    found: list[BaseException] = []
+    pending: list[object] = [error]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, (tuple, list)):
+            pending.extend(item)
+        elif isinstance(item, BaseException) and all(item is not seen for seen in found):
+            found.append(item)
+            pending.extend([*item.args, item.__cause__, item.__context__])
+    return found
+
+
 def explain(error: BaseException) -> str:
     """A short, human reason for a failed connection, from the innermost useful cause."""
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        for arg in getattr(current, "args", ()):
-            if isinstance(arg, BaseException):
-                seen.append(arg)
-        current = current.__cause__ or current.__context__
-    for cause in seen:
+    for cause in _causes(error):
         if isinstance(cause, FileNotFoundError):
             return "the socket does not exist (is dockerd running?)"
         if isinstance(cause, PermissionError):

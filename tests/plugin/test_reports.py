@@ -1,0 +1,91 @@
+"""What the user sees: live progress for long builds (and silence for cached ones), the build log
+attached to a failing test, and the terminal summary."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def unique_dockerfile(extra: str = "") -> str:
+    """A Dockerfile that no earlier run has cached."""
+    return f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /token\n{extra}"
+
+
+def test_a_long_build_shows_the_running_step_and_a_cached_one_is_quiet(pytester, docker_engine):
+    pytester.mkdir("slow").joinpath("Dockerfile").write_text(unique_dockerfile("RUN sleep 3\n"))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.docker_image("slow")
+        def test_slow(docker_image):
+            assert docker_image.steps
+        """
+    )
+    cold = pytester.runpytest("-p", "no:cacheprovider")
+    cold.assert_outcomes(passed=1)
+    cold.stdout.fnmatch_lines(["[[]docker[]] building slow: Step 3/* : RUN sleep 3", "[[]docker[]] built slow in * s"])
+
+    cached = pytester.runpytest("-p", "no:cacheprovider")
+    cached.assert_outcomes(passed=1)
+    assert "[docker] building" not in cached.stdout.str()
+    cached.stdout.fnmatch_lines(["image slow: * 3/3 steps cached"])
+
+
+def test_a_failing_build_attaches_the_full_build_log(pytester, docker_engine):
+    lines = "".join(f"RUN echo noisy-step-{n}\n" for n in range(25))
+    pytester.mkdir("broken").joinpath("Dockerfile").write_text(
+        unique_dockerfile(lines + "RUN echo about to fail && exit 7\n")
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.docker_image("broken")
+        def test_broken(docker_image):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "E   pytest_dockerimg.errors.BuildError: docker build of */broken failed at Step 28/* : RUN echo about to fail && exit 7",
+            "*exit code: 7",
+            "*last good layer: * (debug it with: docker run --rm -it * sh)",
+            "*- docker build log -*",
+        ]
+    )
+    # The message has the tail; the section has everything, from the first step on.
+    section = output.split("docker build log")[1]
+    assert "Step 1/" in section
+    assert "noisy-step-0" in section
+    assert "pytest_dockerimg/build.py" not in output, "the plugin's own frames should be hidden"
+
+
+def test_the_summary_says_where_the_time_went(pytester, docker_engine):
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(unique_dockerfile('CMD ["sleep", "60"]\n'))
+    pytester.makepyfile(
+        """
+        def test_one(docker_build, docker_run):
+            docker_run(docker_build("web"))
+            docker_run(docker_build("web"))
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= docker =*",
+            "image web: * s, 1/3 steps cached",
+            "1 image(s), 2 container(s); build * s, start * s, ready * s, teardown * s",
+        ]
+    )
+
+
+def test_no_docker_section_when_docker_was_not_used(pytester):
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "= docker =" not in result.stdout.str()
