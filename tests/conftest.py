@@ -1,8 +1,9 @@
-"""Shared test helpers: small busybox-based images, and a snapshot of what the plugin (or anyone)
-left in the engine, to prove that a run leaks nothing and touches nothing it did not create."""
+"""Shared test helpers: small busybox-based build contexts, and a check that inner pytest sessions
+left nothing behind in the engine."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_dockerimg import Engine
-from pytest_dockerimg.labels import ALL
+from pytest_dockerimg.labels import ALL, Mark
+from pytest_dockerimg.plugin import SESSION_KEY
 
 HTTPD_DOCKERFILE = """\
 FROM busybox:latest
@@ -22,54 +24,53 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 
 
 @dataclass(frozen=True)
-class EngineSnapshot:
-    """What `docker ps -a`, `docker images` and `docker volume ls` show, in ids and tags."""
+class Leftovers:
+    """Resources marked by inner pytest sessions of this process (pytester runs them in-process,
+    so their owner is this pid), the outer session's own resources left out. Other pytest runs
+    on the same engine do not show up here, so the check stays exact when they run in parallel."""
 
     containers: frozenset[str]
-    tags: frozenset[str]
     images: frozenset[str]
     volumes: frozenset[str]
-    marked_containers: frozenset[str]
-    marked_images: frozenset[str]
 
-    def new_since(self, before: EngineSnapshot) -> dict[str, set[str]]:
-        """What appeared since `before`, by kind; empty sets when nothing leaked."""
-        return {
-            "containers": set(self.containers - before.containers),
-            "tags": set(self.tags - before.tags),
-            "images": set(self.marked_images - before.marked_images),
-            "volumes": set(self.volumes - before.volumes),
-        }
+    def as_dict(self) -> dict[str, set[str]]:
+        return {"containers": set(self.containers), "images": set(self.images), "volumes": set(self.volumes)}
 
 
 @pytest.fixture
-def engine_snapshot(docker_engine: Engine) -> Callable[[], EngineSnapshot]:
-    """Take a snapshot of the engine's containers, tagged images and volumes."""
+def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[[], Leftovers]:
+    """`inner_leftovers()`: what inner sessions of this process have left in the engine now."""
     api = docker_engine.api
+    outer_session = request.config.stash[SESSION_KEY].identity.session
 
-    def take() -> EngineSnapshot:
-        images = api.images()
-        return EngineSnapshot(
-            containers=frozenset(c["Id"] for c in api.containers(all=True)),
-            tags=frozenset(tag for image in images for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"),
-            images=frozenset(image["Id"] for image in images),
-            volumes=frozenset(v["Name"] for v in api.volumes().get("Volumes") or []),
-            marked_containers=frozenset(c["Id"] for c in api.containers(all=True, filters=ALL)),
-            marked_images=frozenset(i["Id"] for i in api.images(filters=ALL)),
+    def inner(labels: dict[str, str] | None) -> bool:
+        mark = Mark.of(labels)
+        return mark is not None and mark.owner == os.getpid() and mark.session != outer_session
+
+    def take() -> Leftovers:
+        return Leftovers(
+            containers=frozenset(
+                c["Id"] for c in api.containers(all=True, filters=ALL) if inner(c.get("Labels"))
+            ),
+            images=frozenset(i["Id"] for i in api.images(all=True, filters=ALL) if inner(i.get("Labels"))),
+            volumes=frozenset(
+                v["Name"] for v in api.volumes(filters=ALL).get("Volumes") or [] if inner(v.get("Labels"))
+            ),
         )
 
     return take
 
 
 @pytest.fixture
-def assert_no_leaks(engine_snapshot: Callable[[], EngineSnapshot]) -> Callable[[], None]:
-    """Call at the end of a test: fails if a container, tag, marked image or volume appeared
-    since the test started (for tests that run inner pytest sessions)."""
-    before = engine_snapshot()
+def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], None]:
+    """Call after running inner pytest sessions: fails if they left a container, an image (or a
+    tag, which keeps its image alive) or a volume behind."""
+    before = inner_leftovers()
 
     def check() -> None:
-        leaked = engine_snapshot().new_since(before)
-        assert leaked == {"containers": set(), "tags": set(), "images": set(), "volumes": set()}
+        after = inner_leftovers()
+        leaked = {kind: found - before.as_dict()[kind] for kind, found in after.as_dict().items()}
+        assert leaked == {"containers": set(), "images": set(), "volumes": set()}
 
     return check
 

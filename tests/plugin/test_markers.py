@@ -9,14 +9,20 @@ import pytest
 def test_markers_are_registered(pytester):
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(
-        ["@pytest.mark.docker_image(path, *, dockerfile=None, tag=None, *", "@pytest.mark.docker_container(*, ports=None*"]
+        [
+            "@pytest.mark.docker_image(path, *, dockerfile=None, tag=None, *",
+            "@pytest.mark.docker_container(*, ports=None*",
+        ]
     )
 
 
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('docker_image("web", tga="x:1")', "unknown argument(s) tga; docker_image takes path and dockerfile, tag,*"),
+        (
+            'docker_image("web", tga="x:1")',
+            "unknown argument(s) tga; docker_image takes path and dockerfile, tag,*",
+        ),
         ('docker_image("nowhere")', "build context */nowhere does not exist (relative paths start at *"),
         ('docker_image("web", dockerfile="Dockerfile.prod")', "no Dockerfile at */web/Dockerfile.prod"),
         ('docker_image("web", tag="Web:Latest")', "invalid tag 'Web:Latest'*"),
@@ -44,7 +50,9 @@ def test_a_bad_marker_is_a_collection_error_naming_the_test(pytester, marker, me
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*", f"test_bad.py::test_marked: invalid docker marker: {message}"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting test_bad.py*", f"test_bad.py::test_marked: invalid docker marker: {message}"]
+    )
 
 
 def test_docker_image_without_a_marker_is_a_setup_error_that_says_so(pytester, docker_engine):
@@ -57,13 +65,17 @@ def test_docker_image_without_a_marker_is_a_setup_error_that_says_so(pytester, d
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*test_forgot_the_marker uses the docker_image fixture but has no @pytest.mark.docker_image(path) marker*"]
+        [
+            "*test_forgot_the_marker uses the docker_image fixture but has no @pytest.mark.docker_image(path) marker*"
+        ]
     )
 
 
 def test_the_closest_marker_wins_and_paths_start_at_the_test_file(pytester, docker_engine):
     for name, greeting in (("module_web", "module"), ("class_web", "class"), ("function_web", "function")):
-        pytester.mkdir(name).joinpath("Dockerfile").write_text(f"FROM busybox:latest\nENV GREETING={greeting}\n")
+        pytester.mkdir(name).joinpath("Dockerfile").write_text(
+            f"FROM busybox:latest\nENV GREETING={greeting}\n"
+        )
     pytester.makepyfile(
         """
         import pytest

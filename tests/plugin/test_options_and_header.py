@@ -71,7 +71,9 @@ def test_the_header_names_engine_version_and_address(pytester, docker_engine):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        [f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; ports published on 127.0.0.1*"]
+        [
+            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; ports published on 127.0.0.1*"
+        ]
     )
 
 
@@ -91,13 +93,17 @@ def test_docker_required_turns_the_skip_into_a_failure(pytester, monkeypatch):
     pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
     result = pytester.runpytest("--docker-required")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*Docker is required (--docker-required), but no Docker engine answers at tcp://127.0.0.1:1*"])
+    result.stdout.fnmatch_lines(
+        ["*Docker is required (--docker-required), but no Docker engine answers at tcp://127.0.0.1:1*"]
+    )
 
 
 def test_an_engine_that_never_answers_does_not_hang_the_run(pytester, monkeypatch):
     # 192.0.2.0/24 is TEST-NET-1: nothing answers there, connections just time out.
     monkeypatch.setenv("DOCKER_HOST", "tcp://192.0.2.1:2375")
-    pytester.makepyfile(DOCKER_AND_PLAIN_TESTS + "\n    def test_docker_again(docker_engine):\n        pass\n")
+    pytester.makepyfile(
+        DOCKER_AND_PLAIN_TESTS + "\n    def test_docker_again(docker_engine):\n        pass\n"
+    )
     started = time.monotonic()
     result = pytester.runpytest("-rs")
     elapsed = time.monotonic() - started

@@ -24,7 +24,9 @@ def test_a_long_build_shows_the_running_step_and_a_cached_one_is_quiet(pytester,
     )
     cold = pytester.runpytest("-p", "no:cacheprovider")
     cold.assert_outcomes(passed=1)
-    cold.stdout.fnmatch_lines(["[[]docker[]] building slow: Step 3/* : RUN sleep 3", "[[]docker[]] built slow in * s"])
+    cold.stdout.fnmatch_lines(
+        ["[[]docker[]] building slow: Step 3/* : RUN sleep 3", "[[]docker[]] built slow in * s"]
+    )
 
     cached = pytester.runpytest("-p", "no:cacheprovider")
     cached.assert_outcomes(passed=1)

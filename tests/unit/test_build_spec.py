@@ -60,17 +60,26 @@ def test_a_missing_default_dockerfile_suggests_dockerfile_option(project):
 
 
 def test_marker_arguments(project):
-    assert spec_from_marker(("web",), {"dockerfile": "Dockerfile.test"}, project).dockerfile == "Dockerfile.test"
+    assert (
+        spec_from_marker(("web",), {"dockerfile": "Dockerfile.test"}, project).dockerfile == "Dockerfile.test"
+    )
     assert spec_from_marker((), {"path": "web"}, project).context.endswith("web")
-    with pytest.raises(InvalidSpec, match="unknown argument\\(s\\) tga; docker_image takes path and dockerfile"):
+    with pytest.raises(
+        InvalidSpec, match="unknown argument\\(s\\) tga; docker_image takes path and dockerfile"
+    ):
         spec_from_marker(("web",), {"tga": "x"}, project)
     with pytest.raises(InvalidSpec, match="takes one build context path"):
         spec_from_marker((), {}, project)
 
 
 def test_equal_specs_are_one_build():
-    assert BuildSpec.create("https://example.com/a.git", tag="a:1") == BuildSpec.create("https://example.com/a.git", tag="a:1")
-    assert BuildSpec.create("https://example.com/a.git").key != BuildSpec.create("https://example.com/a.git", nocache=True).key
+    assert BuildSpec.create("https://example.com/a.git", tag="a:1") == BuildSpec.create(
+        "https://example.com/a.git", tag="a:1"
+    )
+    assert (
+        BuildSpec.create("https://example.com/a.git").key
+        != BuildSpec.create("https://example.com/a.git", nocache=True).key
+    )
 
 
 def test_label_steps_appended_by_the_engine_are_not_dockerfile_steps():

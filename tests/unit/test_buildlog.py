@@ -17,7 +17,10 @@ CACHED_THEN_FAILING = [
     {"stream": "Reading package lists...\nE: Unable to locate"},
     {"stream": " package ngin\n"},
     {
-        "errorDetail": {"code": 100, "message": "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100"},
+        "errorDetail": {
+            "code": 100,
+            "message": "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100",
+        },
         "error": "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100",
     },
 ]
@@ -55,7 +58,11 @@ def test_steps_record_cache_hits_layers_and_time():
     log.finish()
     assert log.error is None
     assert log.image_id == "sha256:" + "d" * 64
-    assert [str(step) for step in log.steps] == ["Step 1/3 : FROM busybox", "Step 2/3 : RUN echo hi", "Step 3/3 : EXPOSE 80"]
+    assert [str(step) for step in log.steps] == [
+        "Step 1/3 : FROM busybox",
+        "Step 2/3 : RUN echo hi",
+        "Step 3/3 : EXPOSE 80",
+    ]
     assert [step.cached for step in log.steps] == [True, False, True]
     assert [step.image_id for step in log.steps] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "dddddddddddd"]
     assert all(step.seconds == 1.0 for step in log.steps)
@@ -93,5 +100,7 @@ def test_buildkit_only_syntax_is_named_with_its_line():
         "line 2 uses `RUN --mount`"
     )
     assert buildkit_only_syntax("FROM busybox\nCOPY --link a /a\n") == "line 2 uses `COPY --link`"
-    assert buildkit_only_syntax("FROM busybox\nRUN <<EOF\necho hi\nEOF\n") == "line 2 uses a heredoc (`<<EOF`)"
+    assert (
+        buildkit_only_syntax("FROM busybox\nRUN <<EOF\necho hi\nEOF\n") == "line 2 uses a heredoc (`<<EOF`)"
+    )
     assert buildkit_only_syntax("FROM busybox\nRUN echo '<<not a heredoc' && true\n") is None

@@ -33,7 +33,9 @@ def test_every_option_has_an_ini_twin_named_docker_something():
 
 
 def test_cli_wins_over_ini():
-    settings = resolve(cli={"--docker-timeout": "5"}, ini={"docker_timeout": "99", "docker_stop_timeout": "2"})
+    settings = resolve(
+        cli={"--docker-timeout": "5"}, ini={"docker_timeout": "99", "docker_stop_timeout": "2"}
+    )
     assert settings.timeout == 5.0
     assert settings.stop_timeout == 2.0
 

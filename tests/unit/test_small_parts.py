@@ -27,7 +27,9 @@ def test_the_mark_round_trips_and_always_says_keep():
     assert not Identity("other", "builder-7", 4242).owns(labels)
 
 
-@pytest.mark.parametrize("labels", [None, {}, {"maintainer": "me"}, {LABEL: "garbage"}, {LABEL: "session=a,host=b"}])
+@pytest.mark.parametrize(
+    "labels", [None, {}, {"maintainer": "me"}, {LABEL: "garbage"}, {LABEL: "session=a,host=b"}]
+)
 def test_resources_without_a_valid_mark_are_not_ours(labels):
     assert Mark.of(labels) is None
 
@@ -53,14 +55,13 @@ def test_engine_address_comes_from_docker_host():
 
 
 def test_connection_errors_are_explained_from_their_cause():
-    try:
-        try:
-            raise FileNotFoundError(2, "No such file or directory")
-        except FileNotFoundError as inner:
-            raise RuntimeError("Error while fetching server API version") from inner
-    except RuntimeError as error:
-        assert explain(error) == "the socket does not exist (is dockerd running?)"
+    # What docker-py raises for a missing socket: the OS error sits in a tuple, two levels down.
+    wrapped = ConnectionError(("Connection aborted.", FileNotFoundError(2, "No such file or directory")))
+    error = RuntimeError("Error while fetching server API version")
+    error.__context__ = wrapped
+    assert explain(error) == "the socket does not exist (is dockerd running?)"
     assert "permission denied" in explain(PermissionError(13, "denied"))
+    assert explain(RuntimeError("something else\nmore")) == "something else"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,9 @@ def test_repository_of_drops_registry_host_and_tag(ref, repository):
 
 
 def test_engine_timestamps_keep_microseconds():
-    assert parse_timestamp("2026-11-27T18:12:47.123456789Z") == datetime(2026, 11, 27, 18, 12, 47, 123456, timezone.utc)
+    assert parse_timestamp("2026-11-27T18:12:47.123456789Z") == datetime(
+        2026, 11, 27, 18, 12, 47, 123456, timezone.utc
+    )
     assert parse_timestamp("2026-11-27T18:12:47Z") == datetime(2026, 11, 27, 18, 12, 47, tzinfo=timezone.utc)
     assert parse_timestamp(0) is None
     assert parse_timestamp(1_700_000_000) == datetime.fromtimestamp(1_700_000_000, timezone.utc)

@@ -71,7 +71,9 @@ def test_an_exit_is_reported_at_once_with_exit_code_and_logs():
 
 def test_a_timeout_names_the_check_and_its_last_error():
     with pytest.raises(NotReady) as caught:
-        wait_until_ready(ScriptedTarget([RUNNING], logs="listening soon\n"), [PassesAfter(10_000)], timeout=0.2)
+        wait_until_ready(
+            ScriptedTarget([RUNNING], logs="listening soon\n"), [PassesAfter(10_000)], timeout=0.2
+        )
     assert caught.value.check == "passes-after(10000)"
     assert "more to go" in caught.value.last_error
     assert "listening soon" in str(caught.value)
@@ -108,7 +110,10 @@ def test_wait_accepts_one_check_or_several_and_rejects_anything_else():
 
 
 def test_checks_describe_themselves():
-    assert str(wait.http(80, "/health", contains="ok")) == "http(80, '/health': status 200, body containing 'ok')"
+    assert (
+        str(wait.http(80, "/health", contains="ok"))
+        == "http(80, '/health': status 200, body containing 'ok')"
+    )
     assert str(wait.tcp(5432)) == "tcp(5432)"
     assert str(wait.log(r"ready to accept")) == "log('ready to accept')"
     assert str(wait.healthy()) == "healthy()"

@@ -1,0 +1,256 @@
+"""Nothing leaks: not when tests pass, fail or error, not on Ctrl-C or SIGTERM, not when pytest
+is killed (the watcher), not after a crash whose watcher died too (the stale sweep at the next
+start). And nothing the plugin did not create is ever touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerimg.labels import Identity
+
+SLEEPING_TEST = """
+import pathlib
+import time
+
+def test_sleeps_with_resources(docker_build, docker_run):
+    image = docker_build("web", tag="{tag}")
+    docker_run(image, name="{name}", command=["sleep", "300"])
+    pathlib.Path("started").write_text("yes")
+    time.sleep(120)
+"""
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture
+def sleeping_session(pytester, write_context):
+    """Start `pytest` in a subprocess whose test holds a container and a built image, and return
+    (process, container name, image tag) once both exist."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[subprocess.Popen[bytes], str, str]:
+        token = uuid.uuid4().hex[:8]
+        name, tag = f"sleeper-{token}", f"test/sleeper:{token}"
+        (pytester.path / "web").mkdir()
+        (pytester.path / "web" / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {token} > /token\n")
+        pytester.makepyfile(test_sleeper=SLEEPING_TEST.format(name=name, tag=tag))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_sleeper.py"],
+            cwd=pytester.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        assert wait_until(lambda: (pytester.path / "started").exists(), timeout=60), (
+            "the inner test never started"
+        )
+        return process, name, tag
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def container_exists(docker_engine, name: str) -> bool:
+    return bool(docker_engine.client.containers.list(all=True, filters={"name": f"^/{name}$"}))
+
+
+def tag_exists(docker_engine, tag: str) -> bool:
+    return any(tag in image.get("RepoTags") or [] for image in docker_engine.api.images())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_tears_down_before_it_exits(docker_engine, sleeping_session, signum):
+    process, name, tag = sleeping_session()
+    assert container_exists(docker_engine, name)
+    process.send_signal(signum)
+    output = process.communicate(timeout=30)[0].decode()
+    assert "KeyboardInterrupt" in output
+    assert not container_exists(docker_engine, name)
+    assert not tag_exists(docker_engine, tag)
+
+
+def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(docker_engine, sleeping_session):
+    process, name, tag = sleeping_session()
+    assert container_exists(docker_engine, name)
+    assert tag_exists(docker_engine, tag)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = time.monotonic()
+    assert wait_until(
+        lambda: not container_exists(docker_engine, name) and not tag_exists(docker_engine, tag), 15
+    )
+    assert time.monotonic() - killed_at < 15
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_the_next_session_sweeps_what_a_dead_session_left_and_touches_nothing_else(pytester, docker_engine):
+    client = docker_engine.client
+    dead = Identity(uuid.uuid4().hex[:16], Identity.create().host, dead_pid())
+    alive = Identity(uuid.uuid4().hex[:16], Identity.create().host, os.getpid())
+    elsewhere = Identity(uuid.uuid4().hex[:16], "another-machine", dead_pid())
+    left_by_dead = client.containers.create("busybox:latest", "sleep 300", labels=dead.labels())
+    kept_by_dead = client.containers.create("busybox:latest", "sleep 300", labels=dead.labels(keep=True))
+    owned_by_live = client.containers.create("busybox:latest", "sleep 300", labels=alive.labels())
+    from_other_host = client.containers.create("busybox:latest", "sleep 300", labels=elsewhere.labels())
+    not_ours = client.containers.create("busybox:latest", "sleep 300", labels={"team": "web"})
+    untouchable = [kept_by_dead, owned_by_live, from_other_host, not_ours]
+    try:
+        pytester.makepyfile("def test_uses_docker(docker_run):\n    docker_run('busybox:latest')\n")
+        result = pytester.runpytest()
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["removed what dead sessions left behind: 1 container(s)*"])
+        remaining = {c.id for c in client.containers.list(all=True)}
+        assert left_by_dead.id not in remaining
+        assert {c.id for c in untouchable} <= remaining
+    finally:
+        for container in untouchable:
+            container.remove(force=True)
+
+
+def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build(pytester, docker_engine):
+    tag = f"test/kept:{uuid.uuid4().hex[:8]}"
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(f"FROM busybox:latest\nENV TAG={tag}\n")
+    pytester.makepyfile(
+        f"""
+        def test_build(docker_build):
+            image = docker_build("web", tag="{tag}")
+            print("REUSED", image.reused)
+        """
+    )
+    try:
+        first = pytester.runpytest("-s", "--keep-images")
+        first.assert_outcomes(passed=1)
+        first.stdout.fnmatch_lines(["*REUSED False"])
+        assert tag_exists(docker_engine, tag)
+        second = pytester.runpytest("-s")
+        second.assert_outcomes(passed=1)
+        second.stdout.fnmatch_lines(["*REUSED True", f"image {tag}: reused (inputs unchanged, no build)"])
+        assert tag_exists(docker_engine, tag), (
+            "a kept image belongs to the user now: a later session keeps off it"
+        )
+    finally:
+        docker_engine.client.images.remove(tag, force=True, noprune=True)
+
+
+def test_failed_tests_and_fixtures_leak_nothing(pytester, docker_engine, assert_no_leaks, write_context):
+    context = write_context("web")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_dockerimg import wait
+
+        WEB = {str(context)!r}
+
+        @pytest.fixture
+        def broken_fixture(docker_run, docker_build):
+            docker_run(docker_build(WEB), command=["sleep", "300"])
+            raise RuntimeError("fixture failed after starting a container")
+
+        def test_fails_after_starting(docker_run, docker_build):
+            docker_run(docker_build(WEB), ports=["80"])
+            assert False
+
+        def test_fixture_error(broken_fixture):
+            pass
+
+        def test_wait_fails(docker_run, docker_build):
+            docker_run(docker_build(WEB), command=["sleep", "300"], ports=["80"], wait=wait.tcp(80), timeout=0.5)
+
+        def test_session_container(docker_run_session):
+            docker_run_session("busybox:latest", command=["sleep", "300"])
+            assert False
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=3, errors=1)
+    assert_no_leaks()
+
+
+def test_xdist_builds_an_image_once_for_all_workers(pytester, docker_engine, assert_no_leaks):
+    token = uuid.uuid4().hex
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(
+        f"FROM busybox:latest\nRUN echo {token} && sleep 1\n"
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_worker(docker_build, docker_run, n):
+            image = docker_build("web", tag="test/xdist:once")
+            docker_run(image, command=["true"])
+        """
+    )
+    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    output = result.stdout.str()
+    built = [line for line in output.splitlines() if line.startswith("image test/xdist:once:")]
+    assert len(built) == 2, output  # one line per worker: one build, one reuse
+    assert sum("steps cached" in line for line in built) == 1
+    assert sum("reused" in line for line in built) == 1
+    result.stdout.fnmatch_lines(["2 image(s), 4 container(s)*"])
+    assert_no_leaks()
+
+
+WATCHER_PROBE = """
+import os
+from pathlib import Path
+
+def watcher_of(owner):
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\\0")
+        except OSError:
+            continue
+        if any(b"sweep_owner" in arg for arg in args) and str(owner).encode() in args:
+            return entry
+    return None
+
+def test_uses_docker(docker_run):
+    docker_run("busybox:latest", command=["true"])
+    watcher = watcher_of(os.getpid())
+    assert watcher is not None, "no watcher runs for this session"
+    rss_kb = int(next(line.split()[1] for line in (watcher / "status").read_text().splitlines() if line.startswith("VmRSS")))
+    print("WATCHER", watcher.name, "RSS_KB", rss_kb)
+"""
+
+
+def test_the_watcher_is_small_and_leaves_after_a_clean_end(pytester, docker_engine):
+    pytester.makepyfile(WATCHER_PROBE)
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 0, process.stdout
+    words = next(line for line in process.stdout.splitlines() if "WATCHER" in line).split()
+    pid, rss_kb = words[words.index("WATCHER") + 1], int(words[words.index("RSS_KB") + 1])
+    assert rss_kb < 30_000, f"the watcher uses {rss_kb} kB while it waits"
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=15), (
+        "the watcher outlived its session"
+    )
