@@ -1,0 +1,231 @@
+"""Building images from a Dockerfile, as a test suite drives it: `docker build -t`, the layer
+cache across sessions, `--no-cache`, a failing step, `.dockerignore`, build args, targets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import pytest
+
+from pytest_dockerimg import BuildError, InvalidSpec
+from pytest_dockerimg.build import Builder, BuildSpec
+from pytest_dockerimg.cleanup import remove_session
+from pytest_dockerimg.labels import Identity
+
+
+def unique_tag(name: str) -> str:
+    return f"pytest-dockerimg-it/{name}:{uuid.uuid4().hex[:8]}"
+
+
+def test_a_built_image_carries_its_dockerfile_metadata(docker_build):
+    """`docker build -t`: tags, labels, ENV, EXPOSE and the history of each layer."""
+    tag = unique_tag("httpd")
+    image = docker_build("../data/httpd", tag=tag)
+    assert tag in image.tags
+    assert image.ref == tag
+    assert image.labels["org.example.purpose"] == "pytest-dockerimg test image"
+    assert image.env["GREETING"] == "Hi, I am in your container"
+    assert image.exposed_ports == ["80/tcp"]
+    assert image.size > 0
+    assert image.created is not None
+    history = [row.created_by for row in image.history()]
+    assert any("EXPOSE 80" in line for line in history)
+    assert any('mkdir -p /www && echo "$GREETING"' in line for line in history)
+    assert [step.instruction.split()[0] for step in image.steps] == [
+        "FROM",
+        "LABEL",
+        "ENV",
+        "RUN",
+        "EXPOSE",
+        "CMD",
+    ]
+
+
+def test_the_same_spec_is_built_once_per_session(docker_build):
+    tag = unique_tag("once")
+    first = docker_build("../data/httpd", tag=tag)
+    assert docker_build("../data/httpd", tag=tag) is first
+
+
+def test_a_second_tag_of_the_same_inputs_is_a_fully_cached_build_of_the_same_image(docker_build):
+    first = docker_build("../data/httpd", tag=unique_tag("first"))
+    second = docker_build("../data/httpd", tag=unique_tag("second"))
+    assert second.id == first.id
+    assert not second.reused
+    assert all(step.cached for step in second.steps)
+    assert set(first.reload().tags) >= {first.ref, second.ref}
+
+
+RECORD_STEPS = """
+import json
+import pathlib
+import pytest
+
+@pytest.mark.docker_image({context!r}, tag={tag!r}{extra})
+def test_build(docker_image):
+    pathlib.Path("steps.json").write_text(json.dumps([[s.instruction, s.cached] for s in docker_image.steps]))
+"""
+
+
+def run_and_read_steps(pytester, *args: str) -> list[tuple[str, bool]]:
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+    return [tuple(step) for step in json.loads((pytester.path / "steps.json").read_text())]
+
+
+def test_a_second_session_hits_the_layer_cache_and_no_build_cache_bypasses_it(
+    pytester, write_context, assert_no_leaks
+):
+    """The session removes its images with `rmi --no-prune`: the next session's build is cached."""
+    token = uuid.uuid4().hex
+    context = write_context(
+        "cache", f"FROM busybox:latest\nRUN echo {token} > /token\nRUN echo two > /two\nENV DONE=1\n"
+    )
+    pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=unique_tag("cache"), extra=""))
+
+    cold = run_and_read_steps(pytester)
+    assert [cached for _, cached in cold] == [True, False, False, False]  # FROM builds nothing
+
+    warm = run_and_read_steps(pytester)
+    assert [instruction for instruction, _ in warm] == [instruction for instruction, _ in cold]
+    assert all(cached for _, cached in warm)
+
+    rebuilt = run_and_read_steps(pytester, "--no-build-cache")
+    assert [cached for _, cached in rebuilt] == [True, False, False, False]
+    assert_no_leaks()
+
+
+def test_the_nocache_marker_option_rebuilds_every_step(pytester, write_context):
+    context = write_context("nocache", f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}\n")
+    tag = unique_tag("nocache")
+    pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=tag, extra=""))
+    run_and_read_steps(pytester)  # warms the cache
+    pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=tag, extra=", nocache=True"))
+    assert [cached for _, cached in run_and_read_steps(pytester)] == [True, False]
+
+
+def test_a_failing_run_raises_build_error_with_a_runnable_last_good_layer(
+    docker_build, docker_run, write_context
+):
+    """As with `docker build`, the layers before the failing step stay usable for debugging."""
+    context = write_context(
+        "failing",
+        f"FROM busybox:latest\nRUN echo prepared-{uuid.uuid4().hex[:6]} > /prepared\n"
+        "RUN echo 'E: Unable to locate package ngin' && exit 100\nRUN echo never\n",
+    )
+    with pytest.raises(BuildError) as caught:
+        docker_build(context)
+    error = caught.value
+    assert error.step == "Step 3/6 : RUN echo 'E: Unable to locate package ngin' && exit 100"
+    assert error.instruction == "RUN echo 'E: Unable to locate package ngin' && exit 100"
+    assert error.exit_code == 100
+    assert "E: Unable to locate package ngin" in error.log
+    assert "E: Unable to locate package ngin" in str(error)
+    assert error.last_image_id
+    debug = docker_run(error.last_image_id, command=["cat", "/prepared"])
+    debug.raw.wait(timeout=10)
+    assert debug.logs().startswith("prepared-")
+
+
+def test_buildkit_only_syntax_gets_an_error_that_says_so(docker_build, write_context):
+    context = write_context("heredoc", "FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n")
+    with pytest.raises(BuildError, match="line 2 uses a heredoc .* which needs BuildKit"):
+        docker_build(context)
+
+
+def test_dockerignore_keeps_files_out_of_the_context(docker_build, docker_run):
+    image = docker_build("../data/ignoring")
+    listing = docker_run(image, command=["cat", "/listing"])
+    listing.raw.wait(timeout=10)
+    output = listing.logs()
+    assert "app.txt" in output
+    assert "private.key" not in output
+    assert "today.log" not in output
+
+
+def test_unchanged_inputs_skip_the_build_and_ignored_files_do_not_count(docker_engine, tmp_path, request):
+    """A matching image (same context, Dockerfile, args, base) is reused without `docker build`."""
+    context = tmp_path / "ignoring"
+    shutil.copytree(request.path.parent.parent / "data" / "ignoring", context)
+    identity = Identity.create()
+    try:
+        spec = BuildSpec.create(context, tag=unique_tag("reuse"))
+        built = Builder(docker_engine, identity).build(spec)
+        (context / "private.key").write_text("rotated secret\n")
+        (context / "logs" / "today.log").write_text("more noise\n")
+        reused = Builder(docker_engine, identity).build(spec)
+        assert reused.reused
+        assert reused.id == built.id
+        (context / "app.txt").write_text("changed\n")
+        rebuilt = Builder(docker_engine, identity).build(spec)
+        assert not rebuilt.reused
+        assert rebuilt.id != built.id
+    finally:
+        remove_session(docker_engine.api, identity)
+
+
+def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):
+    image = docker_build(
+        "../data/multistage",
+        dockerfile="Dockerfile.test",
+        target="test",
+        buildargs={"FLAVOUR": "spicy"},
+        labels={"team": "web"},
+    )
+    assert image.env["STAGE"] == "test"
+    assert image.labels["team"] == "web"
+    container = docker_run(image, command=["cat", "/flavour", "/stage"])
+    container.raw.wait(timeout=10)
+    assert container.logs() == "flavour=spicy\nbuilt for tests\n"
+
+
+def test_invalid_build_requests_fail_before_the_engine_is_asked(docker_build):
+    with pytest.raises(InvalidSpec, match="build context .*no-such-folder does not exist"):
+        docker_build("no-such-folder")
+    with pytest.raises(InvalidSpec, match="reserved for the plugin"):
+        docker_build("../data/httpd", labels={"pytest-dockerimg.inputs": "forged"})
+
+
+def test_no_tagged_image_is_left_after_the_session(pytester, docker_engine, assert_no_leaks, request):
+    tag, committed = unique_tag("gone"), unique_tag("committed")
+    pytester.makepyfile(
+        f"""
+        def test_build_and_commit(docker_build, docker_run):
+            image = docker_build({str(request.path.parent.parent / "data" / "httpd")!r}, tag={tag!r})
+            container = docker_run(image)
+            container.commit({committed.split(":")[0]!r}, {committed.split(":")[1]!r}, message="snapshot")
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+    tags = {tag for image in docker_engine.api.images() for tag in image.get("RepoTags") or []}
+    assert tag not in tags
+    assert committed not in tags
+    assert_no_leaks()
+
+
+def test_docker_pull_fails_clearly_when_the_base_cannot_be_pulled(pytester, docker_engine, write_context):
+    """A base image that exists only locally: --docker-pull must fail, and say why."""
+    local_base = f"pytest-dockerimg-local/base:{uuid.uuid4().hex[:8]}"
+    docker_engine.client.images.get("busybox:latest").tag(local_base)
+    try:
+        context = write_context("pulled", f"FROM {local_base}\nRUN true\n")
+        pytester.makepyfile(
+            f"""
+            def test_build(docker_build):
+                docker_build({str(context)!r})
+            """
+        )
+        without_pull = pytester.runpytest()
+        without_pull.assert_outcomes(passed=1)
+        with_pull = pytester.runpytest("--docker-pull")
+        with_pull.assert_outcomes(failed=1)
+        with_pull.stdout.fnmatch_lines(
+            [
+                f"*failed at Step 1/* : FROM {local_base}",
+                "*hint: --docker-pull made the engine pull the base image and the pull failed*",
+            ]
+        )
+    finally:
+        docker_engine.client.images.remove(local_base, noprune=True)
