@@ -131,7 +131,7 @@ def test_a_failing_run_raises_build_error_with_a_runnable_last_good_layer(
 
 def test_buildkit_only_syntax_gets_an_error_that_says_so(docker_build, write_context):
     context = write_context("heredoc", "FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n")
-    with pytest.raises(BuildError, match="line 2 uses a heredoc .* which needs BuildKit"):
+    with pytest.raises(BuildError, match=r"line 2 uses a heredoc .* which needs BuildKit"):
         docker_build(context)
 
 
@@ -182,7 +182,7 @@ def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):
 
 
 def test_invalid_build_requests_fail_before_the_engine_is_asked(docker_build):
-    with pytest.raises(InvalidSpec, match="build context .*no-such-folder does not exist"):
+    with pytest.raises(InvalidSpec, match=r"build context .*no-such-folder does not exist"):
         docker_build("no-such-folder")
     with pytest.raises(InvalidSpec, match="reserved for the plugin"):
         docker_build("../data/httpd", labels={"pytest-dockerimg.inputs": "forged"})
