@@ -8,8 +8,9 @@ labelled with a session id, for the end of an xdist run, the watcher and the sta
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,12 +148,46 @@ def remove_session(api: docker.APIClient, identity: Identity) -> Removed:
     )
 
 
+class Reaper:
+    """Removes containers in the background. Killing a container costs the engine about 0.1 s
+    (stopping its network and port proxies), which the next test need not wait for. `wait`
+    blocks until everything submitted is gone: before a fixed host port or container name is
+    used again, and at the end of the session."""
+
+    def __init__(self, api: docker.APIClient, workers: int = 4) -> None:
+        self.api = api
+        self.problems: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockerimg-reaper")
+        self._pending: list[Future[list[str]]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, container_ids: Iterable[str], stop_timeout: float = 0.0) -> None:
+        with self._lock:
+            self._pending += [
+                self._pool.submit(remove_container, self.api, cid, stop_timeout) for cid in container_ids
+            ]
+
+    def wait(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            self.problems += future.result()
+
+    def close(self) -> list[str]:
+        """Wait for every removal, stop the threads, and return the problems met."""
+        self.wait()
+        self._pool.shutdown()
+        return self.problems
+
+
 @dataclass
 class Tracker:
-    """What one scope (a test, or the session) created, removed in dependency order by `close`."""
+    """What one scope (a test, or the session) created, removed in dependency order by `close`.
+    With a `reaper`, containers are removed in the background."""
 
     api: docker.APIClient
     stop_timeout: float = 0.0
+    reaper: Reaper | None = None
     containers: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
@@ -160,7 +195,11 @@ class Tracker:
     def close(self, *, keep_containers: bool = False) -> list[str]:
         """Remove everything tracked (containers only when not kept); return the problems met."""
         problems: list[str] = []
-        if not keep_containers:
+        if keep_containers:
+            pass
+        elif self.reaper is not None and not self.volumes:
+            self.reaper.submit(reversed(self.containers), self.stop_timeout)
+        else:
             problems += remove_containers(self.api, reversed(self.containers), self.stop_timeout)
         self.containers.clear()
         for ref in reversed(self.tags):

@@ -287,6 +287,8 @@ class Runner:
         if publish_all:
             bindings += exposed_bindings(resolved.exposed_ports, self.bind_host)
         labels = {**dict(run_kwargs.pop("labels", None) or {}), **self.identity.labels(keep=self.keep)}
+        if self.tracker.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
+            self.tracker.reaper.wait()  # an earlier test's container may still hold that port or name
 
         started = time.monotonic()
         try:

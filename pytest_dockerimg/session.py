@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .build import Builder, BuildSpec
-from .cleanup import Removed, Tracker, remove_session
+from .cleanup import Reaper, Removed, Tracker, remove_session
 from .containers import Container, Runner
 from .engine import Engine, connect
 from .errors import EngineUnavailable
@@ -60,6 +60,7 @@ class DockerSession:
     _session_scope: Scope | None = None
     _registry_scope: Scope | None = None
     _registry: Registry | None = None
+    _reaper: Reaper | None = None
 
     def probe(self) -> Engine | EngineUnavailable:
         """The engine, or why there is none; asked once per session (the report header asks)."""
@@ -100,10 +101,13 @@ class DockerSession:
     def build(self, spec: BuildSpec) -> Image:
         return self.builder.build(spec)
 
-    def scope(self, name: str) -> Scope:
+    def scope(self, name: str, *, background_teardown: bool = True) -> Scope:
         """A new set of containers, for one test (or, via `session_scope`, for the session)."""
         engine = self.engine()
-        tracker = Tracker(engine.api, stop_timeout=self.settings.stop_timeout)
+        if self._reaper is None:
+            self._reaper = Reaper(engine.api)
+        reaper = self._reaper if background_teardown else None
+        tracker = Tracker(engine.api, stop_timeout=self.settings.stop_timeout, reaper=reaper)
         runner = Runner(
             engine,
             self.identity,
@@ -120,13 +124,15 @@ class DockerSession:
     @property
     def session_scope(self) -> Scope:
         if self._session_scope is None:
-            self._session_scope = self.scope("pytest-session")
+            self._session_scope = self.scope("pytest-session", background_teardown=False)
         return self._session_scope
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            scope = self._registry_scope = self._registry_scope or self.scope("pytest-registry")
+            scope = self._registry_scope = self._registry_scope or self.scope(
+                "pytest-registry", background_teardown=False
+            )
             if self.settings.registry_url:
                 self._registry = existing_registry(self.engine(), self.settings.registry_url, scope.tracker)
             else:
@@ -140,6 +146,10 @@ class DockerSession:
         for scope in (self._session_scope, self._registry_scope):
             if scope is not None:
                 self.problems += scope.close(keep=keep_session_containers)
+        if self._reaper is not None:
+            started = time.monotonic()
+            self.problems += self._reaper.close()
+            self.stats.teardown_seconds += time.monotonic() - started
         if self.owner and (self.used or workers_used_docker):
             started = time.monotonic()
             engine = self.probe()
