@@ -20,12 +20,12 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from docker.utils.build import match_tag
 from filelock import FileLock
 
-from .buildlog import BuildLog, BuildStep, buildkit_only_syntax
+from .buildlog import BuildLog, buildkit_only_syntax
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
-from .labels import INPUTS, LABEL, Identity, Mark
+from .labels import ALL, LABEL, Identity, Mark
 from .progress import BuildProgress
 from .stats import BuildRecord, Stats
 
@@ -159,12 +159,6 @@ def spec_from_marker(args: tuple[object, ...], kwargs: Mapping[str, object], bas
     return BuildSpec.create(positional[0], base_dir=base_dir, **options)  # type: ignore[arg-type]
 
 
-def dockerfile_steps(steps: list[BuildStep], label_count: int) -> list[BuildStep]:
-    """The steps of the Dockerfile itself: the classic builder appends one LABEL step per
-    label passed to the build (the plugin's among them), numbered after the Dockerfile's."""
-    return [step for step in steps if step.total is None or step.index <= step.total - label_count]
-
-
 class Builder:
     """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged."""
 
@@ -189,6 +183,7 @@ class Builder:
         self.stats = stats if stats is not None else Stats()
         self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "pytest-dockerimg-locks"
         self._built: dict[BuildSpec, Image] = {}
+        self.abandoned_layers: list[str] = []
 
     def build(self, spec: BuildSpec) -> Image:
         image = self._built.get(spec)
@@ -256,9 +251,13 @@ class Builder:
         """An image with these inputs that this session built, or that a session kept, and
         that already carries `tag`."""
         wanted = tag if tag is None or ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
-        for candidate in self.engine.api.images(filters={"label": f"{INPUTS}={digest}"}):
+        for candidate in self.engine.api.images(filters=ALL):
             mark = Mark.of(candidate.get("Labels"))
-            if mark is None or not (mark.keep or self.identity.owns(candidate.get("Labels"))):
+            if (
+                mark is None
+                or mark.inputs != digest
+                or not (mark.keep or self.identity.owns(candidate.get("Labels")))
+            ):
                 continue
             if wanted is None or wanted in (candidate.get("RepoTags") or []):
                 return str(candidate["Id"])
@@ -283,10 +282,13 @@ class Builder:
         )
 
     def _run_build(self, spec: BuildSpec, digest: str | None, *, nocache: bool, pull: bool) -> Image:
-        labels = {**dict(spec.labels), **self.identity.labels(keep=self.keep), INPUTS: digest or "none"}
+        labels = {
+            **dict(spec.labels),
+            **self.identity.labels(keep=self.keep, inputs=digest or "", prune=nocache),
+        }
         started = time.monotonic()
         with BuildProgress(spec.name, self.progress) as progress:
-            log = BuildLog(on_step=progress.step)
+            log = BuildLog(on_step=progress.step, appended=len(labels))
             try:
                 for chunk in self._stream(spec, labels, nocache=nocache, pull=pull):
                     log.feed(chunk)
@@ -295,12 +297,14 @@ class Builder:
             except (DockerException, requests.RequestException, OSError) as error:
                 log.fail(f"{type(error).__name__}: {error}")
             log.finish()
-        seconds = round(time.monotonic() - started, 3)
-        if log.error is not None or log.image_id is None:
-            raise self._error(spec, log, pull=pull)
-        steps = dockerfile_steps(log.steps, len(labels))
+            if log.error is not None or log.image_id is None:
+                if nocache and log.fresh_layers and not self.keep:
+                    # A --no-cache build's layers never serve as cache: remove them at the end.
+                    self.abandoned_layers.append(log.fresh_layers[-1])
+                raise self._error(spec, log, pull=pull)
         raw = self.engine.client.images.get(log.image_id)
-        return Image(raw, ref=spec.tag, build_log=log.lines, steps=steps, build_seconds=seconds)
+        seconds = round(time.monotonic() - started, 3)
+        return Image(raw, ref=spec.tag, build_log=log.lines, steps=log.steps, build_seconds=seconds)
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
         failed = log.failed_step

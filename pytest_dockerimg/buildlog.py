@@ -12,6 +12,8 @@ _STEP = re.compile(r"^Step (?P<index>\d+)(?:/(?P<total>\d+))? : (?P<instruction>
 _LAYER = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
 _EXIT_CODE = re.compile(r"returned a non-zero code: (?P<code>\d+)")
 _BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
+# The engine colours the output of RUN steps; apt and others write it in pieces.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class _OpenStep:
     started: float
     cached: bool = False
     image_id: str | None = None
+    appended: bool = False
 
     def close(self, now: float) -> BuildStep:
         return BuildStep(
@@ -47,9 +50,15 @@ class _OpenStep:
 
 @dataclass
 class BuildLog:
-    """Accumulates a build's stream chunks (`feed`) into lines, steps and the outcome."""
+    """Accumulates a build's stream chunks (`feed`) into lines, steps and the outcome.
+
+    The classic builder appends one LABEL step per label given to the build; `appended` says how
+    many. Steps are numbered as in the Dockerfile (`Step 4/7`), and the appended ones are left
+    out of `steps` and shown as `Build label : LABEL ...` in the log.
+    """
 
     on_step: Callable[[str], None] | None = None
+    appended: int = 0
     clock: Callable[[], float] = time.monotonic
     lines: list[str] = field(default_factory=list)
     steps: list[BuildStep] = field(default_factory=list)
@@ -71,6 +80,11 @@ class BuildLog:
     @property
     def failed_step(self) -> _OpenStep | None:
         return self._current if self.error is not None else None
+
+    @property
+    def fresh_layers(self) -> list[str]:
+        """The layers this build made (not taken from the cache), oldest first."""
+        return [step.image_id for step in self.steps if step.image_id and not step.cached]
 
     def feed(self, chunk: Mapping[str, object]) -> None:
         if "stream" in chunk:
@@ -106,7 +120,8 @@ class BuildLog:
         """Close the last step once the stream has ended."""
         self._flush()
         if self._current is not None and self.error is None:
-            self.steps.append(self._current.close(self.clock()))
+            if not self._current.appended:
+                self.steps.append(self._current.close(self.clock()))
             self._current = None
 
     def _text(self, text: str) -> None:
@@ -121,20 +136,11 @@ class BuildLog:
             self._partial = ""
 
     def _line(self, line: str) -> None:
+        line = _ANSI.sub("", line)
         if not line.strip():
             return
-        self.lines.append(line)
         if match := _STEP.match(line):
-            now = self.clock()
-            if self._current is not None:
-                self.steps.append(self._current.close(now))
-            total = int(match["total"]) if match["total"] else None
-            instruction = match["instruction"]
-            # FROM builds nothing: it counts as cached unless the base image had to be pulled.
-            cached = instruction.upper().startswith("FROM ")
-            self._current = _OpenStep(int(match["index"]), total, instruction, now, cached=cached)
-            if self.on_step:
-                self.on_step(line)
+            line = self._start_step(int(match["index"]), match["total"], match["instruction"])
         elif line.strip() == "---> Using cache" and self._current is not None:
             self._current.cached = True
         elif match := _LAYER.match(line):
@@ -143,6 +149,23 @@ class BuildLog:
                 self._current.image_id = match["id"]
         elif match := _BUILT.match(line):
             self.image_id = self.image_id or match["id"]
+        self.lines.append(line)
+
+    def _start_step(self, index: int, engine_total: str | None, instruction: str) -> str:
+        now = self.clock()
+        if self._current is not None and not self._current.appended:
+            self.steps.append(self._current.close(now))
+        total = int(engine_total) - self.appended if engine_total else None
+        appended = total is not None and index > total
+        # FROM builds nothing: it counts as cached unless the base image had to be pulled.
+        cached = instruction.upper().startswith("FROM ")
+        self._current = _OpenStep(index, total, instruction, now, cached=cached, appended=appended)
+        if appended:
+            return f"Build label : {instruction}"
+        line = self.current_step or instruction
+        if self.on_step:
+            self.on_step(line)
+        return line
 
 
 _HEREDOC = re.compile(

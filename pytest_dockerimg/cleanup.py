@@ -54,12 +54,13 @@ def remove_containers(api: docker.APIClient, ids: Iterable[str], stop_timeout: f
         return [problem for problems in results for problem in problems]
 
 
-def remove_image(api: docker.APIClient, image: str) -> list[str]:
+def remove_image(api: docker.APIClient, image: str, *, prune: bool = False) -> list[str]:
     """`docker rmi --force --no-prune`: drops the image and its tags, keeps its parent layers
-    (the build cache) so the next build of the same Dockerfile still hits the cache."""
+    (the build cache) so the next build of the same Dockerfile still hits the cache. With
+    `prune`, the parent layers that nothing else uses go too."""
     problems: list[str] = []
     with _noting(problems, f"remove image {image}"):
-        api.remove_image(image, force=True, noprune=True)
+        api.remove_image(image, force=True, noprune=not prune)
     return problems
 
 
@@ -126,9 +127,10 @@ def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Remo
     containers = [c["Id"] for c in api.containers(all=True, filters=ALL) if selected(c.get("Labels"))]
     removed.problems += remove_containers(api, containers)
     removed.containers = len(containers)
-    found = [i for i in api.images(all=True, filters=ALL) if selected(i.get("Labels"))]
-    for image_id in children_first(found):
-        removed.problems += remove_image(api, image_id)
+    found = {i["Id"]: i for i in api.images(all=True, filters=ALL) if selected(i.get("Labels"))}
+    for image_id in children_first(found.values()):
+        mark = Mark.of(found[image_id].get("Labels"))
+        removed.problems += remove_image(api, image_id, prune=mark is not None and mark.prune)
     removed.images = len(found)
     for volume in api.volumes(filters=ALL).get("Volumes") or []:
         if selected(volume.get("Labels")):

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
 from docker.models.containers import Container as RawContainer
@@ -18,7 +19,7 @@ from .cleanup import Tracker, remove_container
 from .engine import Engine
 from .errors import DockerImgError, InvalidSpec, PortConflict
 from .images import Image
-from .labels import INPUTS, Identity
+from .labels import Identity
 from .ports import PortBinding, exposed_bindings, parse_ports, to_docker_py
 from .stats import Stats
 from .wait import Check, ExecResult, as_checks, wait_until_ready
@@ -200,6 +201,15 @@ class Container:
         wait_until_ready(self, as_checks(checks), self.default_timeout if timeout is None else timeout)
         return self
 
+    def wait_exit(self, timeout: float | None = None) -> int:
+        """Wait until the container's command ends (`docker wait`); its exit code. For one-shot
+        containers: `docker_run(image, command=[...]).wait_exit()`, then `.logs()`."""
+        try:
+            result = self.raw.wait(timeout=timeout)
+        except requests.RequestException:
+            raise DockerImgError(f"container {self.name} still runs after {timeout:g} s") from None
+        return int(result.get("StatusCode", -1))
+
     def stop(self, timeout: float = 10) -> None:
         """`docker stop`: SIGTERM, then SIGKILL after `timeout` seconds."""
         self.raw.stop(timeout=math.ceil(timeout))
@@ -310,9 +320,9 @@ class Runner:
                 f"could not create a container from {resolved.ref}: {error.explanation or error}"
             ) from None
         self.tracker.containers.append(str(raw.id))
-        commit_labels = {**self.identity.labels(keep=self.keep_images), INPUTS: "none"}
+        commit_labels = self.identity.labels(keep=self.keep_images)
         # A commit inherits the container's labels: give it a mark of its own (kept with the
-        # images, not the containers) and no inputs digest, so no build can mistake it for its own.
+        # images, not the containers, and with no inputs digest: no build may reuse it).
         container = Container(
             raw, self.engine, resolved, default_timeout=self.timeout, commit_labels=commit_labels
         )

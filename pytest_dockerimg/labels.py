@@ -3,11 +3,12 @@
 Every container, image, volume and network the plugin creates carries one label,
 `pytest-dockerimg=session=<id>,host=<name>,owner=<pid>,keep=<true|false>`: which session made
 it, on which machine, which process owns that session (the watcher and the stale sweep check
-that it is alive), and whether it was kept on purpose. Teardown, the watcher and the sweep find
-their resources by this label and never touch anything without it. One label rather than four:
-the classic builder adds one build step per label, and `keep` must always be set explicitly so
-that an image built FROM a kept image does not inherit "kept". Images also carry
-`pytest-dockerimg.inputs=<digest>` for reuse when their build inputs are unchanged.
+that it is alive), and whether it was kept on purpose. Built images add `inputs=<digest>` (for
+reuse when the build inputs are unchanged) and `prune=true` when built with --no-cache (their
+layers can never serve as cache, so they go with the image). Teardown, the watcher and the sweep
+find their resources by this label and never touch anything without it. One label rather than
+several because the classic builder adds one build step per label; and every field is always
+set, so that an image built FROM one of ours does not inherit its mark.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LABEL = "pytest-dockerimg"
-INPUTS = f"{LABEL}.inputs"
 ALL = {"label": [LABEL]}
 
 
@@ -34,10 +34,13 @@ class Mark:
     session: str
     host: str
     owner: int
-    keep: bool
+    keep: bool = False
+    inputs: str = ""
+    prune: bool = False
 
     def value(self) -> str:
-        return f"session={self.session},host={self.host},owner={self.owner},keep={str(self.keep).lower()}"
+        fields = f"session={self.session},host={self.host},owner={self.owner},keep={str(self.keep).lower()}"
+        return fields + f",inputs={self.inputs},prune={str(self.prune).lower()}"
 
     @classmethod
     def of(cls, labels: Mapping[str, str] | None) -> Mark | None:
@@ -47,7 +50,14 @@ class Mark:
             return None
         fields = dict(part.partition("=")[::2] for part in value.split(","))
         try:
-            return cls(fields["session"], fields["host"], int(fields["owner"]), fields.get("keep") == "true")
+            return cls(
+                fields["session"],
+                fields["host"],
+                int(fields["owner"]),
+                keep=fields.get("keep") == "true",
+                inputs=fields.get("inputs", ""),
+                prune=fields.get("prune") == "true",
+            )
         except (KeyError, ValueError):
             return None
 
@@ -64,8 +74,8 @@ class Identity:
     def create(cls, session: str | None = None, owner: int | None = None) -> Identity:
         return cls(session or new_session_id(), socket.gethostname(), owner or os.getpid())
 
-    def labels(self, *, keep: bool = False) -> dict[str, str]:
-        return {LABEL: Mark(self.session, self.host, self.owner, keep).value()}
+    def labels(self, *, keep: bool = False, inputs: str = "", prune: bool = False) -> dict[str, str]:
+        return {LABEL: Mark(self.session, self.host, self.owner, keep, inputs, prune).value()}
 
     def owns(self, labels: Mapping[str, str] | None) -> bool:
         mark = Mark.of(labels)

@@ -211,6 +211,12 @@ def docker_engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture(scope="session")
+def docker_settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's effective options (command line, else ini, else default)."""
+    return _docker(request).settings
+
+
+@pytest.fixture(scope="session")
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
     """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
     relative path starts at the folder of the file that calls it. Each spec is built once."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .build import Builder, BuildSpec
-from .cleanup import Reaper, Removed, Tracker, remove_session
+from .cleanup import Reaper, Removed, Tracker, remove_image, remove_session
 from .containers import Container, Runner
 from .engine import Engine, connect
 from .errors import EngineUnavailable
@@ -146,10 +146,13 @@ class DockerSession:
         for scope in (self._session_scope, self._registry_scope):
             if scope is not None:
                 self.problems += scope.close(keep=keep_session_containers)
+        started = time.monotonic()
         if self._reaper is not None:
-            started = time.monotonic()
             self.problems += self._reaper.close()
-            self.stats.teardown_seconds += time.monotonic() - started
+        if self._builder is not None:
+            for layer in self._builder.abandoned_layers:
+                self.problems += remove_image(self._builder.engine.api, layer, prune=True)
+        self.stats.teardown_seconds += time.monotonic() - started
         if self.owner and (self.used or workers_used_docker):
             started = time.monotonic()
             engine = self.probe()

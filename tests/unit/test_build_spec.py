@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerimg.build import BuildSpec, dockerfile_steps, spec_from_marker
-from pytest_dockerimg.buildlog import BuildStep
+from pytest_dockerimg.build import BuildSpec, spec_from_marker
 from pytest_dockerimg.errors import InvalidSpec
 
 
@@ -80,8 +79,3 @@ def test_equal_specs_are_one_build():
         BuildSpec.create("https://example.com/a.git").key
         != BuildSpec.create("https://example.com/a.git", nocache=True).key
     )
-
-
-def test_label_steps_appended_by_the_engine_are_not_dockerfile_steps():
-    steps = [BuildStep(index, 5, f"step {index}", True, 0.0, None) for index in range(1, 6)]
-    assert [step.index for step in dockerfile_steps(steps, label_count=2)] == [1, 2, 3]

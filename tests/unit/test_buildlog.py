@@ -104,3 +104,43 @@ def test_buildkit_only_syntax_is_named_with_its_line():
         buildkit_only_syntax("FROM busybox\nRUN <<EOF\necho hi\nEOF\n") == "line 2 uses a heredoc (`<<EOF`)"
     )
     assert buildkit_only_syntax("FROM busybox\nRUN echo '<<not a heredoc' && true\n") is None
+
+
+def test_label_steps_appended_by_the_engine_are_numbered_out_of_the_dockerfile():
+    seen: list[str] = []
+    log = BuildLog(on_step=seen.append, appended=1)
+    for chunk in [
+        {"stream": "Step 1/3 : FROM busybox\n ---> aaaaaaaaaaaa\n"},
+        {"stream": "Step 2/3 : RUN apt-get install -y ngin\n ---> Running in cccccccccccc\n"},
+        {
+            "stream": "Step 3/3 : LABEL pytest-dockerimg=session=x\n ---> Running in dddddddddddd\n ---> eeeeeeeeeeee\n"
+        },
+    ]:
+        log.feed(chunk)
+    log.finish()
+    assert [str(step) for step in log.steps] == [
+        "Step 1/2 : FROM busybox",
+        "Step 2/2 : RUN apt-get install -y ngin",
+    ]
+    assert seen == ["Step 1/2 : FROM busybox", "Step 2/2 : RUN apt-get install -y ngin"]
+    assert "Build label : LABEL pytest-dockerimg=session=x" in log.lines
+
+
+def test_terminal_colours_are_stripped_before_lines_are_read():
+    log = BuildLog()
+    log.feed({"stream": "\x1b[91mE\x1b[0m\x1b[91m: \x1b[0m\x1b[91mUnable to locate package ngin\n\x1b[0m"})
+    log.feed({"stream": "\x1b[0mRemoving intermediate container cccccccccccc\n"})
+    log.finish()
+    assert log.lines == ["E: Unable to locate package ngin", "Removing intermediate container cccccccccccc"]
+
+
+def test_fresh_layers_are_the_ones_this_build_made():
+    log = BuildLog()
+    log.feed(
+        {
+            "stream": "Step 1/3 : FROM busybox\n ---> aaaaaaaaaaaa\nStep 2/3 : RUN a\n ---> Using cache\n ---> bbbbbbbbbbbb\n"
+        }
+    )
+    log.feed({"stream": "Step 3/3 : RUN b\n ---> Running in cccccccccccc\n ---> dddddddddddd\n"})
+    log.finish()
+    assert log.fresh_layers == ["dddddddddddd"]

@@ -17,12 +17,14 @@ from pytest_dockerimg.registry import repository_of
 from pytest_dockerimg.stats import BuildRecord, Stats
 
 
-def test_the_mark_round_trips_and_always_says_keep():
+def test_the_mark_round_trips_and_sets_every_field():
     identity = Identity("abc123", "builder-7", 4242)
-    labels = identity.labels(keep=False)
-    assert labels == {LABEL: "session=abc123,host=builder-7,owner=4242,keep=false"}
-    assert Mark.of(labels) == Mark("abc123", "builder-7", 4242, keep=False)
-    assert Mark.of(identity.labels(keep=True)) == Mark("abc123", "builder-7", 4242, keep=True)
+    labels = identity.labels()
+    assert labels == {LABEL: "session=abc123,host=builder-7,owner=4242,keep=false,inputs=,prune=false"}
+    assert Mark.of(labels) == Mark("abc123", "builder-7", 4242)
+    assert Mark.of(identity.labels(keep=True, inputs="f00", prune=True)) == Mark(
+        "abc123", "builder-7", 4242, keep=True, inputs="f00", prune=True
+    )
     assert identity.owns(labels)
     assert not Identity("other", "builder-7", 4242).owns(labels)
 
