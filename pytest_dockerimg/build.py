@@ -214,7 +214,11 @@ class Builder:
                 )
                 self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, reused=True))
                 return image
-        image = self._run_build(spec, digest, nocache=nocache, pull=pull)
+        try:
+            image = self._run_build(spec, digest, nocache=nocache, pull=pull)
+        except BuildError:
+            self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
+            raise
         cached = sum(step.cached for step in image.steps)
         self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image

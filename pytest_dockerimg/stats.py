@@ -14,6 +14,7 @@ class BuildRecord:
     steps: int
     cached_steps: int
     reused: bool = False
+    failed: bool = False
 
 
 @dataclass
@@ -53,7 +54,9 @@ class Stats:
         """The summary: one line per image, then the totals."""
         rows = []
         for build in self.builds:
-            if build.reused:
+            if build.failed:
+                how = f"FAILED after {build.seconds:.1f} s"
+            elif build.reused:
                 how = "reused (inputs unchanged, no build)"
             else:
                 how = f"{build.seconds:.1f} s, {build.cached_steps}/{build.steps} steps cached"

@@ -15,7 +15,8 @@ def static_web(docker_build):
 
 
 @pytest.fixture
-def layer_cache(request):
-    """Skip a test about the layer cache when the run turned the cache off (--no-build-cache)."""
-    if request.config.getoption("--no-build-cache"):
+def layer_cache(docker_settings):
+    """Skip a test about the layer cache when the run turned the cache off (--no-build-cache,
+    or `docker_no_build_cache = true` in the ini file)."""
+    if docker_settings.no_build_cache:
         pytest.skip("the layer cache is off (pytest --no-build-cache)")

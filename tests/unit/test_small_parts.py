@@ -135,13 +135,15 @@ def test_summary_lines():
     stats = Stats()
     stats.add_build(BuildRecord("test/web:v1", 12.5, 7, 5))
     stats.add_build(BuildRecord("web", 0.0, 0, 0, reused=True))
+    stats.add_build(BuildRecord("broken", 1.25, 0, 0, failed=True))
     stats.containers = 3
     other = Stats(containers=2, teardown_seconds=0.5)
     stats.merge(Stats.from_dict(other.to_dict()))
     assert stats.lines() == [
         "image test/web:v1: 12.5 s, 5/7 steps cached",
         "image web: reused (inputs unchanged, no build)",
-        "2 image(s), 5 container(s); build 12.5 s, start 0.0 s, ready 0.0 s, teardown 0.5 s",
+        "image broken: FAILED after 1.2 s",
+        "3 image(s), 5 container(s); build 13.8 s, start 0.0 s, ready 0.0 s, teardown 0.5 s",
     ]
 
 
