@@ -340,7 +340,7 @@ def pytest_runtest_makereport(
     if isinstance(error, (ContainerExited, NotReady)) and error.logs:
         report.sections.append((f"docker logs {error.name}", error.logs))
     scope = item.stash.get(SCOPE_KEY, None)
-    if scope is not None and report.when == "call":
+    if scope is not None and report.when in ("setup", "call"):
         for container in scope.containers:
             report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
     return report

@@ -74,19 +74,21 @@ class Registry:
         """Tag `image` as `ADDRESS/repository:tag` and push it; returns that ref."""
         source = image.id if isinstance(image, Image) else image
         if repository is None:
-            names = image.tags if isinstance(image, Image) else [image]
-            if not names or names[0].startswith("sha256:"):
+            name = image.ref if isinstance(image, Image) else image
+            if name.startswith("sha256:"):
                 raise DockerImgError(f"push: image {source} has no name; pass repository=")
-            repository = repository_of(names[0])
+            repository = repository_of(name)
         target = f"{self.address}/{repository}"
         ref = f"{target}:{tag}"
+        existed = self._exists(ref)
         try:
             self.engine.api.tag(source, target, tag)
         except (APIError, ImageNotFound) as error:
             raise RegistryError(
                 f"push: cannot tag {source} as {ref}: {getattr(error, 'explanation', None) or error}"
             ) from None
-        self.tracker.tags.append(ref)
+        if not existed:
+            self.tracker.tags.append(ref)
         try:
             errors = _stream_errors(self.engine.api.push(target, tag=tag, stream=True, decode=True))
         except (DockerException, requests.RequestException) as error:
@@ -96,15 +98,25 @@ class Registry:
         return ref
 
     def pull(self, ref: str) -> Image:
-        """Pull `ref` from the registry into the engine; the local tag goes at session end."""
+        """Pull `ref` from the registry into the engine; a local tag that the pull made goes at
+        the end of the session."""
+        existed = self._exists(ref)
         try:
             errors = _stream_errors(self.engine.api.pull(ref, stream=True, decode=True))
         except (APIError, DockerException, requests.RequestException) as error:
             errors = [str(getattr(error, "explanation", None) or error)]
         if errors:
             raise RegistryError(f"pull of {ref} from the registry at {self.address} failed: {errors[-1]}")
-        self.tracker.tags.append(ref)
+        if not existed:
+            self.tracker.tags.append(ref)
         return Image(self.engine.client.images.get(ref), ref=ref)
+
+    def _exists(self, ref: str) -> bool:
+        try:
+            self.engine.client.images.get(ref)
+        except ImageNotFound:
+            return False
+        return True
 
     def _get(self, path: str, **kwargs: Any) -> requests.Response:
         try:

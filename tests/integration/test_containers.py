@@ -108,7 +108,7 @@ def test_ports_bind_to_loopback_by_default(httpd, docker_run, ports):
 
     # The docker0 gateway is an address of this host, but not loopback: nothing listens there.
     gateway = web.attrs["NetworkSettings"]["Gateway"]
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection((gateway, web.port(80)), timeout=1).close()
 
 
@@ -279,12 +279,12 @@ def test_wait_command_waits_until_the_command_succeeds(httpd, docker_run):
     started = time.monotonic()
     worker = docker_run(
         httpd,
-        command=["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 1000"],
-        wait=wait.command(["test", "-e", "/tmp/ready"]),
+        command=["sh", "-c", "sleep 1; touch /ready; exec sleep 1000"],
+        wait=wait.command(["test", "-e", "/ready"]),
     )
     elapsed = time.monotonic() - started
 
-    assert worker.exec("ls /tmp").output.split() == ["ready"]
+    assert worker.exec(["ls", "/ready"]) == (0, "/ready\n")
     assert 1.0 <= elapsed < SOON
 
 
@@ -403,7 +403,10 @@ def test_commit_saves_the_container_as_an_image(httpd, docker_run):
     tag = f"v{uuid.uuid4().hex[:8]}"
 
     image = web.commit(
-        "pytest-dockerimg-it/committed", tag, message="A new custom image", author="Tester <tester@example.com>"
+        "pytest-dockerimg-it/committed",
+        tag,
+        message="A new custom image",
+        author="Tester <tester@example.com>",
     )
 
     assert isinstance(image, Image)
@@ -411,6 +414,7 @@ def test_commit_saves_the_container_as_an_image(httpd, docker_run):
     assert image.comment == "A new custom image"
     assert image.author == "Tester <tester@example.com>"
     assert image.id != httpd.id
+    assert image.labels["org.example.purpose"] == httpd.labels["org.example.purpose"]  # kept from the image
     changed = docker_run(image, ports=["80"], wait=wait.http(80))
     assert get(changed.url(80)).text == "changed\n"
     assert get(web.url(80)).text == "changed\n"
@@ -425,11 +429,11 @@ def test_committed_image_is_removed_when_the_session_ends(pytester, docker_engin
         from pytest_dockerimg import wait
 
         def test_commit(docker_build, docker_run):
-            web = docker_run(docker_build({str(HTTPD_CONTEXT)!r}), command=["sleep", "1000"])
+            web = docker_run(docker_build({str(HTTPD_CONTEXT)!r}), ports=["80"], wait=wait.http(80))
             web.exec(["sh", "-c", "echo committed > /www/index.html"])
             image = web.commit({ref.split(":")[0]!r}, {ref.split(":")[1]!r}, message="m", author="a")
             assert {ref!r} in image.tags
-            run = docker_run({ref!r}, ports=["80"], wait=wait.http(80, contains="committed"))
+            docker_run({ref!r}, ports=["80"], wait=wait.http(80, contains="committed"))
         """
     )
     result = pytester.runpytest()
@@ -554,7 +558,7 @@ def _teardown_seconds(pytester, *args: str) -> float:
 
 def test_teardown_kills_by_default(pytester, assert_no_leaks):
     """Teardown kills containers: no 10 s `docker stop` wait for a process that ignores SIGTERM."""
-    assert _teardown_seconds(pytester) < 4
+    assert _teardown_seconds(pytester) < 5
     assert_no_leaks()
 
 
@@ -580,6 +584,29 @@ def test_a_failing_test_reports_its_containers_logs(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*- docker logs test_fails-* -*", "MARKER-42"])
+
+
+def test_a_fixture_that_fails_reports_its_containers_logs(pytester):
+    """A fixture that fails after starting a container (a setup error) gets the same
+    `docker logs <name>` report section: that is where the reason usually is."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_dockerimg import wait
+
+        @pytest.fixture
+        def service(docker_run):
+            docker_run("busybox:latest", command=["sh", "-c", "echo SETUP-$((6*7)); exec sleep 1000"],
+                       wait=wait.log("SETUP"))
+            raise RuntimeError("the service is misconfigured")
+
+        def test_uses_the_service(service):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*- docker logs test_uses_the_service-* -*", "SETUP-42"])
 
 
 def test_keep_containers_failed_keeps_the_failing_tests_container(pytester, docker_engine):

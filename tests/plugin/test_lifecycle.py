@@ -155,40 +155,6 @@ def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build
         docker_engine.client.images.remove(tag, force=True, noprune=True)
 
 
-def test_failed_tests_and_fixtures_leak_nothing(pytester, docker_engine, assert_no_leaks, write_context):
-    context = write_context("web")
-    pytester.makepyfile(
-        f"""
-        import pytest
-        from pytest_dockerimg import wait
-
-        WEB = {str(context)!r}
-
-        @pytest.fixture
-        def broken_fixture(docker_run, docker_build):
-            docker_run(docker_build(WEB), command=["sleep", "300"])
-            raise RuntimeError("fixture failed after starting a container")
-
-        def test_fails_after_starting(docker_run, docker_build):
-            docker_run(docker_build(WEB), ports=["80"])
-            assert False
-
-        def test_fixture_error(broken_fixture):
-            pass
-
-        def test_wait_fails(docker_run, docker_build):
-            docker_run(docker_build(WEB), command=["sleep", "300"], ports=["80"], wait=wait.tcp(80), timeout=0.5)
-
-        def test_session_container(docker_run_session):
-            docker_run_session("busybox:latest", command=["sleep", "300"])
-            assert False
-        """
-    )
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=3, errors=1)
-    assert_no_leaks()
-
-
 def test_xdist_builds_an_image_once_for_all_workers(pytester, docker_engine, assert_no_leaks):
     token = uuid.uuid4().hex
     pytester.mkdir("web").joinpath("Dockerfile").write_text(
