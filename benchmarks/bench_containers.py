@@ -83,23 +83,24 @@ def main() -> None:
         docker.finish()
         drain = time.perf_counter() - drain_started
         n = args.n
+        per_test = statistics.mean(plugin)
         print(f"{n} containers per variant, engine {engine.version}, image {image.short_id}")
         print(summary("plugin (run+wait+teardown)", plugin))
         print(summary("bare docker-py, 50 ms poll", bare_50ms))
         print(summary("bare docker-py, 10 ms poll", bare_10ms))
-        plugin_total = sum(plugin) + drain
         print(f"plugin session end (background removals left, image rmi): {drain * 1000:.0f} ms")
         print(
-            f"ratio plugin / bare(50 ms), per test: {statistics.mean(plugin) / statistics.mean(bare_50ms):.2f}; "
-            f"whole run incl. session end: {plugin_total / sum(bare_50ms):.2f}"
+            f"ratio plugin / bare(50 ms): per test {per_test / statistics.mean(bare_50ms):.2f}, "
+            f"whole run with the session end {(sum(plugin) + drain) / sum(bare_50ms):.2f}"
         )
-        print(
-            f"ratio plugin / bare(10 ms), per test: {statistics.mean(plugin) / statistics.mean(bare_10ms):.2f}"
-        )
+        print(f"ratio plugin / bare(10 ms): per test {per_test / statistics.mean(bare_10ms):.2f}")
         stats = docker.stats
+        start, ready, teardown = (
+            seconds / n * 1000
+            for seconds in (stats.start_seconds, stats.ready_seconds, stats.teardown_seconds)
+        )
         print(
-            f"plugin per container: create+start {stats.start_seconds / n * 1000:.1f} ms, "
-            f"ready {stats.ready_seconds / n * 1000:.1f} ms, teardown in the test {stats.teardown_seconds / n * 1000:.1f} ms"
+            f"plugin per container: create+start {start:.1f} ms, ready {ready:.1f} ms, teardown in the test {teardown:.1f} ms"
         )
     finally:
         remove_session(engine.api, docker.identity)
