@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -238,3 +241,56 @@ def test_docker_pull_fails_clearly_when_the_base_cannot_be_pulled(pytester, dock
         )
     finally:
         docker_engine.client.images.remove(local_base, noprune=True)
+
+
+@pytest.fixture
+def git_repository(tmp_path):
+    """A git repository with a Dockerfile, served on loopback by `git daemon`: its git:// URL."""
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    repository = tmp_path / "served" / "web"
+    repository.mkdir(parents=True)
+    token = uuid.uuid4().hex[:8]
+    (repository / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo from-git-{token} > /origin\n")
+    git = ["git", "-c", "user.email=tests@example.com", "-c", "user.name=tests"]
+    subprocess.run([*git, "init", "-q"], cwd=repository, check=True)
+    subprocess.run([*git, "add", "Dockerfile"], cwd=repository, check=True)
+    subprocess.run([*git, "commit", "-qm", "a Dockerfile"], cwd=repository, check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={tmp_path / 'served'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"git://127.0.0.1:{port}/web", token
+    finally:
+        daemon.terminate()
+        daemon.wait()
+
+
+def test_a_git_url_is_a_build_context(docker_build, docker_run, git_repository):
+    """As `docker build git://...`: the engine clones the repository and builds its Dockerfile."""
+    url, token = git_repository
+    image = docker_build(url)
+    assert [str(step) for step in image.steps] == [
+        "Step 1/2 : FROM busybox:latest",
+        f"Step 2/2 : RUN echo from-git-{token} > /origin",
+    ]
+    container = docker_run(image, command=["cat", "/origin"])
+    assert container.wait_exit(timeout=10) == 0
+    assert container.logs() == f"from-git-{token}\n"
