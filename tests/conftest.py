@@ -1,17 +1,22 @@
-"""Shared test helpers: small busybox-based build contexts, and a check that inner pytest sessions
-left nothing behind in the engine."""
+"""Shared test helpers: small busybox-based build contexts, Dockerfiles that no earlier run has
+cached (whose layers this test session removes at its end), and a check that inner pytest
+sessions left nothing behind in the engine."""
 
 from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
+from docker.errors import DockerException
 
 from pytest_dockerimg import Engine
+from pytest_dockerimg.cleanup import children_first, remove_image
 from pytest_dockerimg.labels import ALL, Mark
 from pytest_dockerimg.plugin import SESSION_KEY
 
@@ -21,6 +26,38 @@ RUN mkdir -p /www && echo 'Hi, I am in your container' > /www/index.html
 EXPOSE 80
 CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 """
+
+
+THROWAWAY = "pytest-dockerimg-tests.throwaway"
+
+
+def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:
+    return "\n".join([f"FROM {base}", f"LABEL {THROWAWAY}={uuid.uuid4().hex}", *instructions]) + "\n"
+
+
+@pytest.fixture
+def fresh_dockerfile() -> Callable[..., str]:
+    """`fresh_dockerfile(*instructions, base="busybox:latest")`: a Dockerfile that no earlier
+    build has cached, with a new token in its second line. That line is a label which every later
+    layer inherits, so `remove_throwaway_layers` finds the whole layer chain (the build cache the
+    plugin keeps on purpose) and removes it at the end of the test session."""
+    return _fresh_dockerfile
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_throwaway_layers() -> Iterator[None]:
+    """At the end of the test session, remove the layer chains of `fresh_dockerfile` builds:
+    kept as build cache by the plugin, but never to be used again."""
+    yield
+    try:
+        client = docker.from_env(timeout=30)
+    except DockerException:
+        return
+    try:
+        for image_id in children_first(client.api.images(all=True, filters={"label": THROWAWAY})):
+            remove_image(client.api, image_id)
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)

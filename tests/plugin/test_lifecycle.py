@@ -38,7 +38,7 @@ def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
 
 
 @pytest.fixture
-def sleeping_session(pytester, write_context):
+def sleeping_session(pytester, write_context, fresh_dockerfile):
     """Start `pytest` in a subprocess whose test holds a container and a built image, and return
     (process, container name, image tag) once both exist."""
     processes: list[subprocess.Popen[bytes]] = []
@@ -47,7 +47,7 @@ def sleeping_session(pytester, write_context):
         token = uuid.uuid4().hex[:8]
         name, tag = f"sleeper-{token}", f"test/sleeper:{token}"
         (pytester.path / "web").mkdir()
-        (pytester.path / "web" / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {token} > /token\n")
+        (pytester.path / "web" / "Dockerfile").write_text(fresh_dockerfile())
         pytester.makepyfile(test_sleeper=SLEEPING_TEST.format(name=name, tag=tag))
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_sleeper.py"],
@@ -130,9 +130,11 @@ def test_the_next_session_sweeps_what_a_dead_session_left_and_touches_nothing_el
             container.remove(force=True)
 
 
-def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build(pytester, docker_engine):
+def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build(
+    pytester, docker_engine, fresh_dockerfile
+):
     tag = f"test/kept:{uuid.uuid4().hex[:8]}"
-    pytester.mkdir("web").joinpath("Dockerfile").write_text(f"FROM busybox:latest\nENV TAG={tag}\n")
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile(f"ENV TAG={tag}"))
     pytester.makepyfile(
         f"""
         def test_build(docker_build):
@@ -155,11 +157,10 @@ def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build
         docker_engine.client.images.remove(tag, force=True, noprune=True)
 
 
-def test_xdist_builds_an_image_once_for_all_workers(pytester, docker_engine, assert_no_leaks):
-    token = uuid.uuid4().hex
-    pytester.mkdir("web").joinpath("Dockerfile").write_text(
-        f"FROM busybox:latest\nRUN echo {token} && sleep 1\n"
-    )
+def test_xdist_builds_an_image_once_for_all_workers(
+    pytester, docker_engine, assert_no_leaks, fresh_dockerfile
+):
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile("RUN sleep 1"))
     pytester.makepyfile(
         """
         import pytest

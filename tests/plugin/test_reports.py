@@ -3,16 +3,11 @@ attached to a failing test, and the terminal summary."""
 
 from __future__ import annotations
 
-import uuid
 
-
-def unique_dockerfile(extra: str = "") -> str:
-    """A Dockerfile that no earlier run has cached."""
-    return f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /token\n{extra}"
-
-
-def test_a_long_build_shows_the_running_step_and_a_cached_one_is_quiet(pytester, docker_engine):
-    pytester.mkdir("slow").joinpath("Dockerfile").write_text(unique_dockerfile("RUN sleep 3\n"))
+def test_a_long_build_shows_the_running_step_and_a_cached_one_is_quiet(
+    pytester, docker_engine, fresh_dockerfile
+):
+    pytester.mkdir("slow").joinpath("Dockerfile").write_text(fresh_dockerfile("RUN sleep 3"))
     pytester.makepyfile(
         """
         import pytest
@@ -34,10 +29,10 @@ def test_a_long_build_shows_the_running_step_and_a_cached_one_is_quiet(pytester,
     cached.stdout.fnmatch_lines(["image slow: * 3/3 steps cached"])
 
 
-def test_a_failing_build_attaches_the_full_build_log(pytester, docker_engine):
-    lines = "".join(f"RUN echo noisy-step-{n}\n" for n in range(25))
+def test_a_failing_build_attaches_the_full_build_log(pytester, docker_engine, fresh_dockerfile):
+    noisy = [f"RUN echo noisy-step-{n}" for n in range(25)]
     pytester.mkdir("broken").joinpath("Dockerfile").write_text(
-        unique_dockerfile(lines + "RUN echo about to fail && exit 7\n")
+        fresh_dockerfile(*noisy, "RUN echo about to fail && exit 7")
     )
     pytester.makepyfile(
         """
@@ -66,8 +61,8 @@ def test_a_failing_build_attaches_the_full_build_log(pytester, docker_engine):
     assert "pytest_dockerimg/build.py" not in output, "the plugin's own frames should be hidden"
 
 
-def test_the_summary_says_where_the_time_went(pytester, docker_engine):
-    pytester.mkdir("web").joinpath("Dockerfile").write_text(unique_dockerfile('CMD ["sleep", "60"]\n'))
+def test_the_summary_says_where_the_time_went(pytester, docker_engine, fresh_dockerfile):
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile('CMD ["sleep", "60"]'))
     pytester.makepyfile(
         """
         def test_one(docker_build, docker_run):
