@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
+from docker.utils import parse_repository_tag
 from docker.utils.build import match_tag
-from filelock import FileLock
 
 from .buildlog import BuildLog, buildkit_only_syntax
+from .cleanup import made_by_plugin, remove_image
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
 from .labels import ALL, LABEL, Identity, Mark
 from .progress import BuildProgress
+from .state import build_lock, read_build_record, write_build_record
 from .stats import BuildRecord, Stats
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
@@ -159,6 +161,13 @@ def spec_from_marker(args: tuple[object, ...], kwargs: Mapping[str, object], bas
     return BuildSpec.create(positional[0], base_dir=base_dir, **options)  # type: ignore[arg-type]
 
 
+def _record_of(result: Image | BuildError) -> dict[str, Any]:
+    if isinstance(result, BuildError):
+        fields = ("message", "step", "instruction", "exit_code", "log", "last_image_id", "hint")
+        return {"error": {"context": result.context, **{name: getattr(result, name) for name in fields}}}
+    return {"image": result.id}
+
+
 class Builder:
     """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged."""
 
@@ -172,7 +181,6 @@ class Builder:
         keep: bool = False,
         progress: Callable[[str], None] | None = None,
         stats: Stats | None = None,
-        lock_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.identity = identity
@@ -181,21 +189,42 @@ class Builder:
         self.keep = keep
         self.progress = progress
         self.stats = stats if stats is not None else Stats()
-        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "pytest-dockerimg-locks"
-        self._built: dict[BuildSpec, Image] = {}
+        self._built: dict[BuildSpec, Image | BuildError] = {}
         self.abandoned_layers: list[str] = []
+        self.displaced_tags: dict[str, str] = {}
 
     def build(self, spec: BuildSpec) -> Image:
-        image = self._built.get(spec)
-        if image is None:
-            with self._spec_lock(spec):
-                image = self._reuse_or_build(spec)
-            self._built[spec] = image
-        return image
+        """The image of `spec`: built by the first call of the session (in any xdist worker);
+        later calls get the same image, or the same `BuildError`."""
+        result = self._built.get(spec)
+        if result is None:
+            with build_lock(self.identity.session, spec.key):
+                record = read_build_record(self.identity.session, spec.key)
+                if record is None:
+                    try:
+                        result = self._reuse_or_build(spec)
+                    except BuildError as error:
+                        result = error
+                    write_build_record(self.identity.session, spec.key, _record_of(result))
+                else:
+                    result = self._from_record(spec, record)
+            self._built[spec] = result
+        if isinstance(result, BuildError):
+            raise result.with_traceback(None)  # the same error again, raised from here
+        return result
 
-    def _spec_lock(self, spec: BuildSpec) -> FileLock:
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.lock_dir / f"{self.identity.session}-{spec.key}.lock"))
+    def _from_record(self, spec: BuildSpec, record: dict[str, Any]) -> Image | BuildError:
+        """What another process of the session built (or failed to build) for `spec`."""
+        if "error" in record:
+            return BuildError(**record["error"])
+        self.stats.add_build(BuildRecord(spec.name, 0.0, 0, 0, reused=True))
+        return Image(
+            self.engine.client.images.get(record["image"]),
+            ref=spec.tag,
+            reused=True,
+            build_log=[f"built once for the session, by another worker: {record['image'][:19]}"],
+            build_seconds=0.0,
+        )
 
     def _reuse_or_build(self, spec: BuildSpec) -> Image:
         started = time.monotonic()
@@ -257,13 +286,13 @@ class Builder:
         wanted = tag if tag is None or ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
         for candidate in self.engine.api.images(filters=ALL):
             mark = Mark.of(candidate.get("Labels"))
-            if (
-                mark is None
-                or mark.inputs != digest
-                or not (mark.keep or self.identity.owns(candidate.get("Labels")))
-            ):
+            if mark is None or mark.kind != "image" or mark.inputs != digest:
                 continue
-            if wanted is None or wanted in (candidate.get("RepoTags") or []):
+            if not (mark.keep or self.identity.made(mark)):
+                continue
+            if wanted is not None and wanted not in (candidate.get("RepoTags") or []):
+                continue
+            if made_by_plugin(self.engine.api, candidate, mark):  # not an image built FROM it
                 return str(candidate["Id"])
         return None
 
@@ -288,8 +317,10 @@ class Builder:
     def _run_build(self, spec: BuildSpec, digest: str | None, *, nocache: bool, pull: bool) -> Image:
         labels = {
             **dict(spec.labels),
-            **self.identity.labels(keep=self.keep, inputs=digest or "", prune=nocache),
+            **self.identity.labels("image", keep=self.keep, inputs=digest or "", prune=nocache),
         }
+        if spec.tag:
+            self._note_displaced_tag(spec.tag)
         started = time.monotonic()
         with BuildProgress(spec.name, self.progress) as progress:
             log = BuildLog(on_step=progress.step, appended=len(labels))
@@ -309,6 +340,33 @@ class Builder:
         raw = self.engine.client.images.get(log.image_id)
         seconds = round(time.monotonic() - started, 3)
         return Image(raw, ref=spec.tag, build_log=log.lines, steps=log.steps, build_seconds=seconds)
+
+    def clean_up(self) -> list[str]:
+        """At the end: remove the layers of failed --no-cache builds, and give the tags that
+        builds took from images the plugin did not make back to those images."""
+        problems = [
+            problem
+            for layer in self.abandoned_layers
+            for problem in remove_image(self.engine.api, layer, prune=True)
+        ]
+        for tag, previous in self.displaced_tags.items():
+            repository, name = parse_repository_tag(tag)
+            try:
+                self.engine.api.tag(previous, repository, name or "latest", force=True)
+            except (ImageNotFound, APIError) as error:
+                problems.append(f"give the tag {tag} back to {previous[:19]}: {error}")
+        return problems
+
+    def _note_displaced_tag(self, tag: str) -> None:
+        """The build moves `tag` onto the new image; when it named an image the plugin did not
+        make, remember that image, so that the tag goes back to it at the end."""
+        try:
+            current = self.engine.api.inspect_image(tag)  # type: ignore[no-untyped-call]
+        except ImageNotFound:
+            return
+        mark = Mark.of((current.get("Config") or {}).get("Labels"))
+        if mark is None or not self.identity.made(mark):
+            self.displaced_tags.setdefault(tag, str(current["Id"]))
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
         failed = log.failed_step

@@ -1,8 +1,10 @@
 """Removal of what the plugin created: containers fast (kill, or a graceful stop only when asked),
-then images (`rmi --no-prune`, so the layer cache survives), tags, volumes and networks.
+then tags, images (`rmi --no-prune`, so the layer cache survives) and volumes.
 
-`Tracker` removes what one scope (a test, a session) created; `remove_session` removes everything
-labelled with a session id, for the end of an xdist run, the watcher and the stale sweep.
+`Tracker` removes what one scope (a test, the session) created, in the foreground or through the
+`Reaper` in the background; `remove_marked` removes what a session's mark covers, for the end of
+the session, the watcher and the stale sweep. Nothing without the plugin's mark is touched, nor
+anything that only inherited the mark from one of the plugin's images.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from .labels import ALL, Identity, Mark
+from .labels import ALL, LABEL, Identity, Mark
+from .state import kept_containers
 
 
 @contextmanager
@@ -42,16 +45,6 @@ def remove_container(api: docker.APIClient, container_id: str, stop_timeout: flo
     with _noting(problems, f"remove container {container_id[:12]}"):
         api.remove_container(container_id, v=True, force=True)
     return problems
-
-
-def remove_containers(api: docker.APIClient, ids: Iterable[str], stop_timeout: float = 0.0) -> list[str]:
-    """Remove several containers in parallel: each removal is a kill and a delete in the engine."""
-    ids = list(ids)
-    if len(ids) <= 1:
-        return [problem for cid in ids for problem in remove_container(api, cid, stop_timeout)]
-    with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-        results = pool.map(lambda cid: remove_container(api, cid, stop_timeout), ids)
-        return [problem for problems in results for problem in problems]
 
 
 def remove_image(api: docker.APIClient, image: str, *, prune: bool = False) -> list[str]:
@@ -79,30 +72,22 @@ def remove_volume(api: docker.APIClient, name: str) -> list[str]:
     return problems
 
 
-def remove_network(api: docker.APIClient, network_id: str) -> list[str]:
-    problems: list[str] = []
-    with _noting(problems, f"remove network {network_id[:12]}"):
-        api.remove_network(network_id)
-    return problems
-
-
 @dataclass
 class Removed:
     containers: int = 0
     images: int = 0
     volumes: int = 0
-    networks: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.containers + self.images + self.volumes + self.networks
+        return self.containers + self.images + self.volumes
 
 
 def children_first(images: Iterable[Mapping[str, Any]]) -> list[str]:
     """Image ids ordered so that each comes before its parent: an image with children cannot be
-    removed. (The classic builder commits one image per build label, so a build leaves a chain of
-    labelled images: the final one and the label steps below it.)"""
+    removed. (The classic builder commits one image per build label, so a build with labels of
+    its own leaves a chain of labelled images: the final one and the label steps below it.)"""
     parents = {str(image["Id"]): str(image.get("ParentId") or "") for image in images}
 
     def depth(image_id: str) -> int:
@@ -115,39 +100,71 @@ def children_first(images: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(parents, key=depth, reverse=True)
 
 
+def made_by_plugin(api: docker.APIClient, image: Mapping[str, Any], mark: Mark) -> bool:
+    """Whether the plugin made this image itself, rather than someone building FROM, or
+    committing a container of, one of its images (which copies the mark). A built image's top
+    layers are the build's LABEL steps, one of them setting the mark; a commit names its source
+    container."""
+    if mark.kind == "commit":
+        details = api.inspect_image(image["Id"])  # type: ignore[no-untyped-call]
+        return bool(mark.source) and str(details.get("Container", "")).startswith(mark.source)
+    if mark.kind != "image":
+        return False
+    for row in api.history(image["Id"]):  # type: ignore[no-untyped-call]
+        created_by = str(row.get("CreatedBy") or "")
+        if "#(nop)" not in created_by or " LABEL " not in f" {created_by} ":
+            return False
+        if f"{LABEL}={mark.value()}" in created_by.replace('"', ""):
+            return True
+    return False
+
+
 def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
-    """Remove every container, image, volume and network whose plugin mark satisfies `doomed`.
-    Resources without the mark are never touched."""
-
-    def selected(labels: Mapping[str, str] | None) -> bool:
-        mark = Mark.of(labels)
-        return mark is not None and doomed(mark)
-
+    """Remove the containers, images and volumes whose plugin mark satisfies `doomed`, that
+    the plugin made itself. Containers kept on purpose stay, and so do the images they use."""
     removed = Removed()
-    containers = [c["Id"] for c in api.containers(all=True, filters=ALL) if selected(c.get("Labels"))]
-    removed.problems += remove_containers(api, containers)
-    removed.containers = len(containers)
-    found = {i["Id"]: i for i in api.images(all=True, filters=ALL) if selected(i.get("Labels"))}
-    for image_id in children_first(found.values()):
-        mark = Mark.of(found[image_id].get("Labels"))
-        removed.problems += remove_image(api, image_id, prune=mark is not None and mark.prune)
-    removed.images = len(found)
-    for volume in api.volumes(filters=ALL).get("Volumes") or []:
-        if selected(volume.get("Labels")):
-            removed.problems += remove_volume(api, volume["Name"])
-            removed.volumes += 1
-    for network in api.networks(filters=ALL):
-        if selected(network.get("Labels")):
-            removed.problems += remove_network(api, network["Id"])
-            removed.networks += 1
+
+    def marked(
+        resources: Iterable[Mapping[str, Any]], kinds: tuple[str, ...]
+    ) -> list[tuple[Mapping[str, Any], Mark]]:
+        found = []
+        for resource in resources:
+            mark = Mark.of(resource.get("Labels"))
+            if mark is not None and mark.kind in kinds and doomed(mark):
+                found.append((resource, mark))
+        return found
+
+    spared = kept_containers(existing={c["Id"] for c in api.containers(all=True)})
+    for container, _ in marked(api.containers(all=True, filters=ALL), ("container",)):
+        if container["Id"] in spared:
+            continue
+        problems = remove_container(api, container["Id"])
+        removed.problems += problems
+        removed.containers += not problems
+    remaining = api.containers(all=True)
+    in_use = {c["ImageID"] for c in remaining}
+    images = {
+        image["Id"]: (image, mark)
+        for image, mark in marked(api.images(all=True, filters=ALL), ("image", "commit"))
+        if image["Id"] not in in_use and made_by_plugin(api, image, mark)
+    }
+    for image_id in children_first(image for image, _ in images.values()):
+        problems = remove_image(api, image_id, prune=images[image_id][1].prune)
+        removed.problems += problems
+        removed.images += not problems
+    mounted = {mount.get("Name") for container in remaining for mount in container.get("Mounts") or []}
+    for volume, _ in marked(api.volumes(filters=ALL).get("Volumes") or [], ("volume",)):
+        if volume["Name"] in mounted:
+            continue
+        problems = remove_volume(api, volume["Name"])
+        removed.problems += problems
+        removed.volumes += not problems
     return removed
 
 
 def remove_session(api: docker.APIClient, identity: Identity) -> Removed:
     """Remove what this session created, except what it kept on purpose."""
-    return remove_marked(
-        api, lambda mark: mark.session == identity.session and mark.host == identity.host and not mark.keep
-    )
+    return remove_marked(api, lambda mark: identity.made(mark) and not mark.keep)
 
 
 class Reaper:
@@ -162,12 +179,25 @@ class Reaper:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockerimg-reaper")
         self._pending: list[Future[list[str]]] = []
         self._lock = threading.Lock()
+        self._closed = False
 
-    def submit(self, container_ids: Iterable[str], stop_timeout: float = 0.0) -> None:
+    def _remove(self, container_ids: list[str], tags: list[str], stop_timeout: float) -> list[str]:
+        problems = [
+            problem for cid in container_ids for problem in remove_container(self.api, cid, stop_timeout)
+        ]
+        # Only now: a tag's image cannot go while a container of it exists.
+        return problems + [problem for ref in tags for problem in remove_tag(self.api, ref)]
+
+    def submit(
+        self, container_ids: Iterable[str], tags: Iterable[str] = (), stop_timeout: float = 0.0
+    ) -> None:
+        """Remove the containers, then the tags; at once when the reaper is already closed."""
+        work = (list(container_ids), list(tags), stop_timeout)
         with self._lock:
-            self._pending += [
-                self._pool.submit(remove_container, self.api, cid, stop_timeout) for cid in container_ids
-            ]
+            if not self._closed:
+                self._pending.append(self._pool.submit(self._remove, *work))
+                return
+        self.problems += self._remove(*work)
 
     def wait(self) -> None:
         with self._lock:
@@ -178,14 +208,16 @@ class Reaper:
     def close(self) -> list[str]:
         """Wait for every removal, stop the threads, and return the problems met."""
         self.wait()
+        with self._lock:
+            self._closed = True
         self._pool.shutdown()
         return self.problems
 
 
 @dataclass
 class Tracker:
-    """What one scope (a test, or the session) created, removed in dependency order by `close`.
-    With a `reaper`, containers are removed in the background."""
+    """What one scope (a test, or the session) created, removed in dependency order by `close`:
+    containers, then tags, then volumes. With a `reaper`, in the background."""
 
     api: docker.APIClient
     stop_timeout: float = 0.0
@@ -195,20 +227,19 @@ class Tracker:
     volumes: list[str] = field(default_factory=list)
 
     def close(self, *, keep_containers: bool = False) -> list[str]:
-        """Remove everything tracked (containers only when not kept); return the problems met."""
-        problems: list[str] = []
-        if keep_containers:
-            pass
-        elif self.reaper is not None and not self.volumes:
-            self.reaper.submit(reversed(self.containers), self.stop_timeout)
-        else:
-            problems += remove_containers(self.api, reversed(self.containers), self.stop_timeout)
+        """Remove everything tracked (containers and their volumes only when not kept); return
+        the problems met."""
+        containers = [] if keep_containers else list(reversed(self.containers))
+        tags = list(reversed(self.tags))
+        volumes = [] if keep_containers else list(self.volumes)
         self.containers.clear()
-        for ref in reversed(self.tags):
-            problems += remove_tag(self.api, ref)
         self.tags.clear()
-        if not keep_containers:
-            for name in self.volumes:
-                problems += remove_volume(self.api, name)
-            self.volumes.clear()
-        return problems
+        self.volumes.clear()
+        if self.reaper is not None and not volumes:
+            self.reaper.submit(containers, tags, self.stop_timeout)
+            return []
+        problems = [
+            problem for cid in containers for problem in remove_container(self.api, cid, self.stop_timeout)
+        ]
+        problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
+        return problems + [problem for name in volumes for problem in remove_volume(self.api, name)]

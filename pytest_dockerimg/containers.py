@@ -19,8 +19,8 @@ from .cleanup import Tracker, remove_container
 from .engine import Engine
 from .errors import DockerImgError, InvalidSpec, PortConflict
 from .images import Image
-from .labels import Identity
-from .ports import PortBinding, exposed_bindings, parse_ports, to_docker_py
+from .labels import LABEL, Identity
+from .ports import PortBinding, exposed_bindings, netloc, parse_ports, to_docker_py
 from .stats import Stats
 from .wait import Check, ExecResult, as_checks, wait_until_ready
 
@@ -65,6 +65,21 @@ def check_run_kwargs(run_kwargs: Mapping[str, Any]) -> None:
         )
 
 
+def _user_labels(labels: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """docker-py's `labels=` (a dict, or a list of names), checked for the plugin's own key."""
+    if labels is None:
+        return {}
+    pairs = labels.items() if isinstance(labels, Mapping) else [(name, "") for name in labels]
+    result = {}
+    for key, value in pairs:
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidSpec(f"labels= takes names and string values, got {key!r}: {value!r}")
+        if key == LABEL:
+            raise InvalidSpec(f"labels=: {LABEL!r} is reserved for the plugin's own label")
+        result[key] = value
+    return result
+
+
 def check_run_spec(kwargs: Mapping[str, Any], bind_host: str) -> None:
     """Validate `docker_run` / `docker_container` keyword arguments without touching the engine."""
     known = {"ports", "publish_all", "command", "environment", "volumes", "wait", "name", "timeout"}
@@ -85,13 +100,15 @@ class Container:
         image: Image,
         *,
         default_timeout: float,
-        commit_labels: Mapping[str, str] | None = None,
+        identity: Identity | None = None,
+        keep_images: bool = False,
     ) -> None:
         self.raw = raw
         self.engine = engine
         self.image = image
         self.default_timeout = default_timeout
-        self._commit_labels = dict(commit_labels or {})
+        self._identity = identity
+        self._keep_images = keep_images
 
     def __repr__(self) -> str:
         return f"<Container {self.name} {self.id[:12]} from {self.image.ref}>"
@@ -157,8 +174,16 @@ class Container:
 
     def url(self, port: int | str, path: str = "/", scheme: str = "http") -> str:
         host, host_port = self.address(port)
-        netloc = f"[{host}]:{host_port}" if ":" in host else f"{host}:{host_port}"
-        return f"{scheme}://{netloc}{path if path.startswith('/') else '/' + path}"
+        return f"{scheme}://{netloc(host, host_port)}{path if path.startswith('/') else '/' + path}"
+
+    def published(self) -> list[str]:
+        """The published ports, as `docker port` shows them: `80/tcp -> 127.0.0.1:32768`."""
+        ports = (self.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        return [
+            f"{port} -> {binding['HostIp']}:{binding['HostPort']}"
+            for port, bindings in sorted(ports.items())
+            for binding in bindings or []
+        ]
 
     def logs(self) -> str:
         """Everything the container wrote to stdout and stderr so far."""
@@ -192,7 +217,11 @@ class Container:
             message=message,
             author=author,
             changes=changes if changes is None or isinstance(changes, str) else list(changes),
-            conf={"Labels": self._commit_labels},
+            # A commit copies the container's labels: give it a mark of its own, kept with the
+            # images (not the containers), naming this container as its source.
+            conf={"Labels": self._identity.labels("commit", keep=self._keep_images, source=self.id)}
+            if self._identity
+            else None,
         )
         return Image(self.engine.client.images.get(response["Id"]), ref=f"{repository}:{tag}")
 
@@ -206,8 +235,9 @@ class Container:
         containers: `docker_run(image, command=[...]).wait_exit()`, then `.logs()`."""
         try:
             result = self.raw.wait(timeout=timeout)
-        except requests.RequestException:
-            raise DockerImgError(f"container {self.name} still runs after {timeout:g} s") from None
+        except requests.RequestException as error:
+            waited = f"after {timeout:g} s" if timeout is not None else f"({error})"
+            raise DockerImgError(f"container {self.name} still runs {waited}") from None
         return int(result.get("StatusCode", -1))
 
     def stop(self, timeout: float = 10) -> None:
@@ -232,7 +262,7 @@ class Runner:
         *,
         bind_host: str,
         timeout: float,
-        keep: bool = False,
+        keep_containers: str = "never",
         keep_images: bool = False,
         stats: Stats | None = None,
         name_prefix: str = "pytest",
@@ -242,7 +272,7 @@ class Runner:
         self.tracker = tracker
         self.bind_host = bind_host
         self.timeout = timeout
-        self.keep = keep
+        self.keep_containers = keep_containers
         self.keep_images = keep_images
         self.stats = stats if stats is not None else Stats()
         self.name_prefix = name_prefix
@@ -296,7 +326,11 @@ class Runner:
         bindings: list[PortBinding] = parse_ports(ports, self.bind_host)
         if publish_all:
             bindings += exposed_bindings(resolved.exposed_ports, self.bind_host)
-        labels = {**dict(run_kwargs.pop("labels", None) or {}), **self.identity.labels(keep=self.keep)}
+        labels = {
+            **_user_labels(run_kwargs.pop("labels", None)),
+            **self.identity.labels("container", keep=self.keep_containers == "always"),
+        }
+        self._create_missing_volumes(volumes)
         if self.tracker.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
             self.tracker.reaper.wait()  # an earlier test's container may still hold that port or name
 
@@ -320,11 +354,13 @@ class Runner:
                 f"could not create a container from {resolved.ref}: {error.explanation or error}"
             ) from None
         self.tracker.containers.append(str(raw.id))
-        commit_labels = self.identity.labels(keep=self.keep_images)
-        # A commit inherits the container's labels: give it a mark of its own (kept with the
-        # images, not the containers, and with no inputs digest: no build may reuse it).
         container = Container(
-            raw, self.engine, resolved, default_timeout=self.timeout, commit_labels=commit_labels
+            raw,
+            self.engine,
+            resolved,
+            default_timeout=self.timeout,
+            identity=self.identity,
+            keep_images=self.keep_images,
         )
         self.started.append(container)
         self.stats.containers += 1
@@ -347,13 +383,30 @@ class Runner:
         return container
 
     def _discard(self, container: Container) -> None:
-        """Remove a container that failed to start or to become ready, now rather than at teardown."""
-        if self.keep:
+        """Remove a container that failed to start or to become ready, now rather than at teardown
+        (unless failing tests keep their containers)."""
+        if self.keep_containers != "never":
             return
         remove_container(self.engine.api, container.id)
         if container.id in self.tracker.containers:
             self.tracker.containers.remove(container.id)
         self.started.remove(container)
+
+    def _create_missing_volumes(self, volumes: Mapping[str, Any] | Sequence[str] | None) -> None:
+        """Named volumes that do not exist yet: create them (marked, and removed with the
+        scope) rather than let the engine create unmarked ones that nothing would remove."""
+        sources = (
+            list(volumes) if isinstance(volumes, Mapping) else [v.split(":", 1)[0] for v in volumes or []]
+        )
+        for name in sources:
+            if not isinstance(name, str) or name.startswith(("/", ".", "~")) or "/" in name:
+                continue  # a host path, not a volume name
+            try:
+                self.engine.api.inspect_volume(name)
+            except NotFound:
+                keep = self.keep_containers == "always"
+                self.engine.api.create_volume(name, labels=self.identity.labels("volume", keep=keep))
+                self.tracker.volumes.append(name)
 
     def _start_error(
         self, container: Container, bindings: list[PortBinding], error: APIError

@@ -5,14 +5,15 @@ No Docker logic lives here: every fixture hands its work to `DockerSession` (ses
 
 from __future__ import annotations
 
-import functools
 import signal
+import sys
 from collections.abc import Callable, Generator, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
+import pluggy
 import pytest
 
 from .build import BuildSpec, spec_from_marker
@@ -40,21 +41,10 @@ MARKERS = (
     "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _surface(function: F) -> F:
-    """Raise the plugin's errors from the caller's line, without the plugin's frames."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        try:
-            return function(*args, **kwargs)
-        except DockerImgError as error:
-            raise error.with_traceback(None) from None
-
-    return wrapper  # type: ignore[return-value]
+INTERNAL_DIRS = tuple(
+    str(Path(module.__file__ or "").resolve().parent) for module in (sys.modules[__name__], pytest, pluggy)
+)
+INTERNAL_DIRS += (str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"),)
 
 
 # ---------------------------------------------------------------------------- options, set-up
@@ -77,9 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _emitter(config: pytest.Config) -> Callable[[str], None]:
-    """Write a line to the terminal now, even while output is being captured."""
+    """Write a line to the terminal now, even while output is being captured. An xdist worker
+    has no terminal of its own: it writes to the stderr it shares with the controller."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
 
     def emit(line: str) -> None:
+        if worker is not None:
+            print(f"[docker] [{worker}] {line}", file=sys.__stderr__, flush=True)
+            return
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
@@ -99,7 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     worker = getattr(config, "workerinput", None)
     if worker is not None and "dockerimg_session" in worker:
-        identity = Identity.create(worker["dockerimg_session"], int(worker["dockerimg_owner"]))
+        owner, started = (int(value) for value in worker["dockerimg_owner"].split("@"))
+        identity = Identity.create(worker["dockerimg_session"], owner, started)
     else:
         identity = Identity.create()
     docker = DockerSession(settings, identity, owner=worker is None, progress=_emitter(config))
@@ -139,7 +135,7 @@ class _XdistController:
     def pytest_configure_node(self, node: Any) -> None:
         identity = self.config.stash[SESSION_KEY].identity
         node.workerinput["dockerimg_session"] = identity.session
-        node.workerinput["dockerimg_owner"] = str(identity.owner)
+        node.workerinput["dockerimg_owner"] = f"{identity.owner}@{identity.started}"
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get("dockerimg")
@@ -156,7 +152,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     docker = config.stash[SESSION_KEY]
     engine = docker.probe()
     if isinstance(engine, Engine):
-        bind = docker.settings.bind_host
+        bind = docker.bind_host
         return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return f"docker: {engine}; tests that need Docker will {then}"
@@ -174,7 +170,7 @@ def _validate_markers(item: pytest.Item) -> None:
     if container is not None:
         if container.args:
             raise DockerImgError(f"docker_container takes keyword arguments only, got {container.args!r}")
-        check_run_spec(container.kwargs, config.stash[SESSION_KEY].settings.bind_host)
+        check_run_spec(container.kwargs, config.stash[SESSION_KEY].settings.bind_host or "127.0.0.1")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -222,13 +218,9 @@ def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Calla
     relative path starts at the folder of the file that calls it. Each spec is built once."""
     docker = _docker(request)
 
-    @_surface
     def build(path: str | Path, *, base_dir: str | Path | None = None, **options: Any) -> Image:
-        if base_dir is None:
-            import sys  # the caller's file decides where a relative path starts
-
-            base_dir = Path(sys._getframe(2).f_code.co_filename).parent
-        return docker.build(BuildSpec.create(path, base_dir=base_dir, **options))
+        caller = sys._getframe(1).f_code.co_filename  # its folder is where a relative path starts
+        return docker.build(BuildSpec.create(path, base_dir=base_dir or Path(caller).parent, **options))
 
     return build
 
@@ -236,17 +228,13 @@ def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Calla
 @pytest.fixture
 def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image:
     """The image built from the closest `@pytest.mark.docker_image(path, ...)`."""
-    __tracebackhide__ = True
     marker = request.node.get_closest_marker("docker_image")
     if marker is None:
         raise pytest.UsageError(
             f"{request.node.nodeid} uses the docker_image fixture but has no "
             "@pytest.mark.docker_image(path) marker (on the test, its class or its module)"
         )
-    try:
-        return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
-    except DockerImgError as error:
-        raise error.with_traceback(None) from None
+    return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
 
 
 def _keep(config: pytest.Config, failed: bool) -> bool:
@@ -257,10 +245,7 @@ def _keep(config: pytest.Config, failed: bool) -> bool:
 def _describe_kept(containers: list[Container], where: str) -> list[str]:
     lines = []
     for container in containers:
-        ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        published = ", ".join(
-            f"{port} -> {b[0]['HostIp']}:{b[0]['HostPort']}" for port, b in sorted(ports.items()) if b
-        )
+        published = ", ".join(container.published())
         lines.append(
             f"kept {container.name} ({container.id[:12]}) from {where}: "
             f"docker exec -it {container.name} sh" + (f"; {published}" if published else "")
@@ -279,7 +264,7 @@ def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterato
     docker = _docker(request)
     scope = docker.scope(request.node.name)
     request.node.stash[SCOPE_KEY] = scope
-    yield _surface(scope.runner.run)
+    yield scope.runner.run
     keep = _keep(request.config, _test_failed(request.node))
     if keep:
         request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, request.node.nodeid)
@@ -293,7 +278,7 @@ def docker_run_session(
     """Like `docker_run`, but the containers live until the end of the session."""
     docker = _docker(request)
     scope = docker.session_scope
-    yield _surface(scope.runner.run)
+    yield scope.runner.run
     keep = _keep(request.config, request.session.testsfailed > 0)
     if keep:
         request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, "the session")
@@ -313,17 +298,26 @@ def docker_container(
 def docker_registry(request: pytest.FixtureRequest, docker_engine: Engine) -> Registry:
     """A private registry for the session (`registry:2` on a random loopback port), or the one
     given by --docker-registry-url."""
-    __tracebackhide__ = True
-    try:
-        registry = _docker(request).registry
-    except DockerImgError as error:
-        raise error.with_traceback(None) from None
-    registry.push = _surface(registry.push)  # type: ignore[method-assign]
-    registry.pull = _surface(registry.pull)  # type: ignore[method-assign]
-    return registry
+    return _docker(request).registry
 
 
 # ---------------------------------------------------------------------------- reports, summary
+
+
+def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """A plugin error as the user needs it: their own lines and the message, not the frames of
+    the plugin and of pytest between them (--fulltrace shows everything)."""
+    style = item.config.getoption("tbstyle", "auto")
+    if item.config.getoption("fulltrace", False) or style not in ("auto", "long", "short"):
+        return None
+    users = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(INTERNAL_DIRS))
+    if not users:  # raised by a fixture of the plugin itself: the message is all there is
+        return "\n".join(
+            f"E   {line}" for line in f"{type(excinfo.value).__qualname__}: {excinfo.value}".splitlines()
+        )
+    return excinfo.getrepr(
+        style="long" if style == "auto" else style, tbfilter=lambda _: users, funcargs=True
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -331,10 +325,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
+        report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
     if not report.failed:
         return report
-    error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, BuildError) and error.log:
         report.sections.append(("docker build log", "\n".join(error.log)))
     if isinstance(error, (ContainerExited, NotReady)) and error.logs:
@@ -346,7 +342,7 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     docker = config.stash[SESSION_KEY]
@@ -376,7 +372,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if swept and swept.total:
         terminalreporter.write_line(
             f"removed what dead sessions left behind: {swept.containers} container(s), "
-            f"{swept.images} image(s), {swept.volumes} volume(s), {swept.networks} network(s)"
+            f"{swept.images} image(s), {swept.volumes} volume(s)"
         )
     for line in kept:
         terminalreporter.write_line(line)

@@ -146,6 +146,11 @@ def parse_ports(
     raise InvalidSpec(f"ports={ports!r}: give a list of strings such as {_EXAMPLES}, or a dict")
 
 
+def netloc(host: str, port: int) -> str:
+    """`host:port` for a URL, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def exposed_bindings(exposed: Iterable[str], bind_host: str) -> list[PortBinding]:
     """`-P`: every EXPOSEd port (`"80/tcp"`) on a random host port of the bind host."""
     return [PortBinding(*_dict_key(port), bind_host, None) for port in exposed]

@@ -159,11 +159,11 @@ def check_registry(url: str, timeout: float = 5.0) -> None:
         raise RegistryError(f"{url}/v2/ answered {response.status_code}: it does not look like a registry")
 
 
-def existing_registry(engine: Engine, address: str, tracker: Tracker) -> Registry:
-    """A registry that runs already (`--docker-registry-url`); nothing is started."""
-    url = f"http://{address}"
+def existing_registry(engine: Engine, url: str, tracker: Tracker) -> Registry:
+    """A registry that runs already (`--docker-registry-url`, e.g. `http://HOST:PORT`); nothing
+    is started."""
     check_registry(url)
-    return Registry(engine, address, url, tracker)
+    return Registry(engine, url.partition("://")[2], url, tracker)
 
 
 def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: float) -> Registry:
@@ -171,14 +171,18 @@ def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: f
     engine = runner.engine
     volume = f"pytest-registry-{uuid.uuid4().hex[:8]}"
     try:
-        engine.api.create_volume(volume, labels=identity.labels(keep=runner.keep))
+        engine.api.create_volume(
+            volume, labels=identity.labels("volume", keep=runner.keep_containers == "always")
+        )
     except APIError as error:
         raise RegistryError(f"cannot create the registry's volume: {error.explanation or error}") from None
     runner.tracker.volumes.append(volume)
     try:
         container = runner.run(
             image,
-            ports={"5000/tcp": None},
+            # The engine pushes from its own host, to 127.0.0.1 (which it treats as an insecure,
+            # plain-HTTP registry by default): bind there, or everywhere on a remote engine.
+            ports={"5000/tcp": ("127.0.0.1" if engine.local else "0.0.0.0", None)},
             volumes={volume: {"bind": REGISTRY_STORAGE, "mode": "rw"}},
             wait=http(5000, "/v2/", status=(200, 401)),
             name=f"pytest-registry-{uuid.uuid4().hex[:6]}",
@@ -186,10 +190,5 @@ def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: f
         )
     except DockerImgError as error:
         raise RegistryError(f"the registry image {image} did not start: {error}") from error
-    host_ip, port = container.address(5000)
-    bound = container.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0].get("HostIp", "")
-    # The engine pushes from its own host, where a loopback or wildcard binding is 127.0.0.1,
-    # which the engine also treats as an insecure (plain HTTP) registry by default.
-    engine_side = "127.0.0.1" if bound in ("", "0.0.0.0", "::", "127.0.0.1") else bound
-    netloc = f"[{host_ip}]:{port}" if ":" in host_ip else f"{host_ip}:{port}"
-    return Registry(engine, f"{engine_side}:{port}", f"http://{netloc}", runner.tracker, container)
+    url = container.url(5000, "").rstrip("/")
+    return Registry(engine, f"127.0.0.1:{container.port(5000)}", url, runner.tracker, container)

@@ -5,11 +5,11 @@ test and of the session, the registry, and the final removal of what the session
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .build import Builder, BuildSpec
-from .cleanup import Reaper, Removed, Tracker, remove_image, remove_session
+from .cleanup import Reaper, Removed, Tracker, remove_session
 from .containers import Container, Runner
 from .engine import Engine, connect
 from .errors import EngineUnavailable
@@ -17,6 +17,7 @@ from .images import Image
 from .labels import Identity
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
+from .state import forget_session, record_kept
 from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
@@ -35,6 +36,8 @@ class Scope:
 
     def close(self, *, keep: bool) -> list[str]:
         started = time.monotonic()
+        if keep:
+            record_kept(list(self.tracker.containers))
         try:
             return self.tracker.close(keep_containers=keep)
         finally:
@@ -50,7 +53,6 @@ class DockerSession:
     identity: Identity
     owner: bool = True
     progress: Callable[[str], None] | None = None
-    environ: Mapping[str, str] | None = None
     stats: Stats = field(default_factory=Stats)
     problems: list[str] = field(default_factory=list)
     swept: Removed | None = None
@@ -66,7 +68,7 @@ class DockerSession:
         """The engine, or why there is none; asked once per session (the report header asks)."""
         if self._engine is None:
             try:
-                self._engine = connect(self.environ)
+                self._engine = connect()
             except EngineUnavailable as error:
                 self._engine = error
         return self._engine
@@ -112,14 +114,23 @@ class DockerSession:
             engine,
             self.identity,
             tracker,
-            bind_host=self.settings.bind_host,
+            bind_host=self.bind_host,
             timeout=self.settings.timeout,
-            keep=self.settings.keep_containers != "never",
+            keep_containers=self.settings.keep_containers,
             keep_images=self.settings.keep_images,
             stats=self.stats,
             name_prefix=name,
         )
         return Scope(runner, tracker, self.stats)
+
+    @property
+    def bind_host(self) -> str:
+        """Where ports that name no interface are published: --docker-bind-host, else 127.0.0.1
+        for a local engine and 0.0.0.0 for a remote one (whose loopback this machine cannot reach)."""
+        if self.settings.bind_host:
+            return self.settings.bind_host
+        engine = self.probe()
+        return "0.0.0.0" if isinstance(engine, Engine) and not engine.local else "127.0.0.1"
 
     @property
     def session_scope(self) -> Scope:
@@ -143,21 +154,20 @@ class DockerSession:
 
     def finish(self, *, keep_session_containers: bool = False, workers_used_docker: bool = False) -> None:
         """Remove the session's containers, then (in the owner) everything else it created."""
-        for scope in (self._session_scope, self._registry_scope):
-            if scope is not None:
-                self.problems += scope.close(keep=keep_session_containers)
         started = time.monotonic()
         if self._reaper is not None:
             self.problems += self._reaper.close()
-        if self._builder is not None:
-            for layer in self._builder.abandoned_layers:
-                self.problems += remove_image(self._builder.engine.api, layer, prune=True)
-        self.stats.teardown_seconds += time.monotonic() - started
+        for scope in (self._session_scope, self._registry_scope):
+            if scope is not None:
+                self.problems += scope.close(keep=keep_session_containers)
+        engine = self._engine
         if self.owner and (self.used or workers_used_docker):
-            started = time.monotonic()
             engine = self.probe()
             if isinstance(engine, Engine):
                 self.problems += remove_session(engine.api, self.identity).problems
-            self.stats.teardown_seconds += time.monotonic() - started
-        if isinstance(self._engine, Engine):
-            self._engine.close()
+            forget_session(self.identity.session)
+        if self._builder is not None:
+            self.problems += self._builder.clean_up()
+        self.stats.teardown_seconds += time.monotonic() - started
+        if isinstance(engine, Engine):
+            engine.close()

@@ -81,8 +81,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "--docker-bind-host",
         "bind_host",
         "text",
-        "127.0.0.1",
-        "host interface for published ports that name none (default 127.0.0.1)",
+        None,
+        "host interface for published ports that name none (default: 127.0.0.1 for a local "
+        "engine, 0.0.0.0 for a remote one)",
     ),
     OptionSpec(
         "--docker-timeout",
@@ -153,11 +154,13 @@ def _bind_host(option: OptionSpec, value: str) -> str:
 
 
 def _registry_url(option: OptionSpec, value: str) -> str:
-    address = value.strip().removeprefix("http://").removeprefix("https://").rstrip("/")
+    """`HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`, as a URL (http by default)."""
+    scheme, separator, address = value.strip().rstrip("/").rpartition("://")
+    scheme = scheme if separator else "http"
     match = _HOST_PORT.match(address)
-    if not match or not 0 < int(match["port"]) < 65536:
+    if scheme not in ("http", "https") or not match or not 0 < int(match["port"]) < 65536:
         raise SettingsError(f"{option.flag}: expected HOST:PORT such as 127.0.0.1:5000, got {value!r}")
-    return address
+    return f"{scheme}://{address}"
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class Settings:
     keep_images: bool = False
     keep_containers: KeepContainers = "never"
     required: bool = False
-    bind_host: str = "127.0.0.1"
+    bind_host: str | None = None
     timeout: float = 30.0
     stop_timeout: float = 0.0
     registry_image: str = "registry:2"

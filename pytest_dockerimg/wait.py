@@ -17,6 +17,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
 
 from .errors import ContainerExited, InvalidSpec, NotReady
+from .ports import netloc
 
 
 class ExecResult(NamedTuple):
@@ -82,8 +83,7 @@ class _Http(Check):
 
     def probe(self, target: Target) -> None:
         host, port = target.address(self.port)
-        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        url = f"{self.scheme}://{netloc}{self.path}"
+        url = f"{self.scheme}://{netloc(host, port)}{self.path}"
         try:
             response = self._session.get(url, timeout=(1.0, 5.0), verify=False)
         except requests.RequestException as error:
@@ -219,7 +219,8 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
 
     def attempt() -> None:
         state = target.state()
-        if state.get("Status") in ("exited", "dead", "removing"):
+        # A restart policy makes an exit look like "restarting": it is an exit all the same.
+        if state.get("Status") in ("exited", "dead", "removing") or state.get("Restarting"):
             raise ContainerExited(target.name, state.get("ExitCode"), target.logs())
         while pending:
             last["check"] = pending[0]

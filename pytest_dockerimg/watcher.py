@@ -26,7 +26,7 @@ POLL_SECONDS = 0.2
 # owner, e.g. under pytester) stay small; docker-py is imported only when there is work.
 _WATCH = f"""
 import os, sys, time
-owner, host = int(sys.argv[1]), sys.argv[2]
+owner, started, host = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -38,27 +38,15 @@ def alive(pid):
 while alive(owner):
     time.sleep({POLL_SECONDS})
 from pytest_dockerimg.watcher import sweep_owner
-sweep_owner(owner, host)
+sweep_owner(owner, started, host)
 """
 
-_started: set[tuple[int, str]] = set()
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists; it belongs to someone else
-    return True
+_started: set[Identity] = set()
 
 
 def start_watcher(identity: Identity) -> int | None:
     """Start the watcher of `identity.owner` unless this process already did; its pid or None."""
-    key = (identity.owner, identity.host)
+    key = Identity("", identity.host, identity.owner, identity.started)
     if key in _started or not hasattr(os, "posix_spawn"):
         return None
     _started.add(key)
@@ -66,7 +54,7 @@ def start_watcher(identity: Identity) -> int | None:
     # never-waited Popen object warns when it is garbage collected.
     return os.posix_spawn(
         sys.executable,
-        [sys.executable, "-c", _WATCH, str(identity.owner), identity.host],
+        [sys.executable, "-c", _WATCH, str(identity.owner), str(identity.started), identity.host],
         dict(os.environ),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -77,25 +65,25 @@ def start_watcher(identity: Identity) -> int | None:
     )
 
 
-def sweep_owner(owner: int, host: str) -> Removed:
-    """Remove what sessions owned by the (dead) process `owner` on `host` left behind."""
+def sweep_owner(owner: int, started: int, host: str) -> Removed:
+    """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
     client = docker.from_env(timeout=30)
     try:
         return remove_marked(
-            client.api, lambda mark: mark.owner == owner and mark.host == host and not mark.keep
+            client.api,
+            lambda mark: (
+                mark.owner == owner and mark.started == started and mark.host == host and not mark.keep
+            ),
         )
     finally:
         client.close()
 
 
 def sweep_stale(api: docker.APIClient, identity: Identity) -> Removed:
-    """Remove what sessions from this host left behind when their owner process is gone."""
+    """Remove what sessions from this machine left behind when their owner process is gone."""
     return remove_marked(
         api,
         lambda mark: (
-            mark.host == identity.host
-            and not mark.keep
-            and mark.owner != identity.owner
-            and not pid_alive(mark.owner)
+            mark.host == identity.host and not mark.keep and not identity.made(mark) and not mark.owner_alive
         ),
     )

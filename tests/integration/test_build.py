@@ -158,24 +158,26 @@ def test_dockerignore_keeps_files_out_of_the_context(docker_build, docker_run):
 
 
 def test_unchanged_inputs_skip_the_build_and_ignored_files_do_not_count(docker_engine, tmp_path, request):
-    """A matching image (same context, Dockerfile, args, base) is reused without `docker build`."""
+    """An image kept by an earlier session (--keep-images) with the same inputs (context,
+    Dockerfile, args, base) is reused without `docker build`; a changed file builds again."""
     context = tmp_path / "ignoring"
     shutil.copytree(request.path.parent.parent / "data" / "ignoring", context)
-    identity = Identity.create()
+    spec = BuildSpec.create(context, tag=unique_tag("reuse"))
+    kept = Builder(docker_engine, Identity.create(), keep=True).build(spec)
+    later = Identity.create()
     try:
-        spec = BuildSpec.create(context, tag=unique_tag("reuse"))
-        built = Builder(docker_engine, identity).build(spec)
         (context / "private.key").write_text("rotated secret\n")
         (context / "logs" / "today.log").write_text("more noise\n")
-        reused = Builder(docker_engine, identity).build(spec)
+        reused = Builder(docker_engine, Identity.create()).build(spec)
         assert reused.reused
-        assert reused.id == built.id
+        assert reused.id == kept.id
         (context / "app.txt").write_text("changed\n")
-        rebuilt = Builder(docker_engine, identity).build(spec)
+        rebuilt = Builder(docker_engine, later).build(spec)
         assert not rebuilt.reused
-        assert rebuilt.id != built.id
+        assert rebuilt.id != kept.id
     finally:
-        remove_session(docker_engine.api, identity)
+        remove_session(docker_engine.api, later)
+        docker_engine.api.remove_image(kept.id, force=True, noprune=True)
 
 
 def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):

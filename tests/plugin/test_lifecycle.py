@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerimg.labels import Identity
+from pytest_dockerimg.labels import Identity, process_started, this_machine
 
 SLEEPING_TEST = """
 import pathlib
@@ -108,26 +108,87 @@ def dead_pid() -> int:
 
 def test_the_next_session_sweeps_what_a_dead_session_left_and_touches_nothing_else(pytester, docker_engine):
     client = docker_engine.client
-    dead = Identity(uuid.uuid4().hex[:16], Identity.create().host, dead_pid())
-    alive = Identity(uuid.uuid4().hex[:16], Identity.create().host, os.getpid())
-    elsewhere = Identity(uuid.uuid4().hex[:16], "another-machine", dead_pid())
-    left_by_dead = client.containers.create("busybox:latest", "sleep 300", labels=dead.labels())
-    kept_by_dead = client.containers.create("busybox:latest", "sleep 300", labels=dead.labels(keep=True))
-    owned_by_live = client.containers.create("busybox:latest", "sleep 300", labels=alive.labels())
-    from_other_host = client.containers.create("busybox:latest", "sleep 300", labels=elsewhere.labels())
-    not_ours = client.containers.create("busybox:latest", "sleep 300", labels={"team": "web"})
-    untouchable = [kept_by_dead, owned_by_live, from_other_host, not_ours]
+    here = this_machine()
+    reused_pid = Identity(uuid.uuid4().hex[:16], here, os.getpid(), started=process_started(os.getpid()) + 1)
+    dead = Identity(uuid.uuid4().hex[:16], here, dead_pid())
+    alive = Identity(uuid.uuid4().hex[:16], here, os.getpid(), started=process_started(os.getpid()))
+    # Another container with the same hostname, or another pid namespace: its pids mean nothing here.
+    other_namespace = Identity(uuid.uuid4().hex[:16], here.split("/")[0] + "/00000000", dead_pid())
+
+    def create(labels):
+        return client.containers.create("busybox:latest", "sleep 300", labels=labels)
+
+    doomed = [create(dead.labels("container")), create(reused_pid.labels("container"))]
+    untouchable = [
+        create(dead.labels("container", keep=True)),
+        create(alive.labels("container")),
+        create(other_namespace.labels("container")),
+        create({"team": "web"}),
+        # Made by someone else from one of a dead session's images: the mark is only inherited.
+        create(dead.labels("image")),
+    ]
     try:
         pytester.makepyfile("def test_uses_docker(docker_run):\n    docker_run('busybox:latest')\n")
         result = pytester.runpytest()
         result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines(["removed what dead sessions left behind: 1 container(s)*"])
+        result.stdout.fnmatch_lines(["removed what dead sessions left behind: 2 container(s)*"])
         remaining = {c.id for c in client.containers.list(all=True)}
-        assert left_by_dead.id not in remaining
+        assert not {c.id for c in doomed} & remaining
         assert {c.id for c in untouchable} <= remaining
     finally:
         for container in untouchable:
             container.remove(force=True)
+
+
+def test_what_users_make_from_the_plugins_images_is_theirs(pytester, docker_engine, fresh_dockerfile):
+    """Docker copies an image's labels to the containers and images made from it: those made
+    outside the plugin are left alone at the end of the session."""
+    tag = f"test/users-own:{uuid.uuid4().hex[:8]}"
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile('CMD ["sleep", "300"]'))
+    pytester.makepyfile(
+        f"""
+        import io, pathlib
+
+        def test_use_the_image_by_hand(docker_build, docker_engine):
+            image = docker_build("web")
+            own = docker_engine.client.containers.create(image.id)
+            pathlib.Path("container").write_text(own.id)
+            child, _ = docker_engine.client.images.build(
+                fileobj=io.BytesIO(f"FROM {{image.id}}\\nRUN echo mine > /mine".encode()), tag={tag!r}
+            )
+        """
+    )
+    container_id = None
+    try:
+        pytester.runpytest().assert_outcomes(passed=1)
+        container_id = (pytester.path / "container").read_text()
+        assert docker_engine.client.containers.get(container_id).id == container_id
+        assert tag_exists(docker_engine, tag)
+    finally:
+        if container_id:
+            docker_engine.client.containers.get(container_id).remove(force=True)
+        if tag_exists(docker_engine, tag):
+            docker_engine.client.images.remove(tag, force=True)
+
+
+def test_a_tag_the_user_had_goes_back_to_their_image(pytester, docker_engine, fresh_dockerfile):
+    """A build tagged `test/mine:v1` moves that tag to the plugin's image for the session; at
+    the end it goes back to the image that had it before."""
+    tag = f"test/mine:{uuid.uuid4().hex[:8]}"
+    docker_engine.client.images.get("busybox:latest").tag(tag)
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile())
+    pytester.makepyfile(
+        f"""
+        def test_build_under_the_users_tag(docker_build, docker_engine):
+            image = docker_build("web", tag={tag!r})
+            assert docker_engine.client.images.get({tag!r}).id == image.id
+        """
+    )
+    try:
+        pytester.runpytest().assert_outcomes(passed=1)
+        assert docker_engine.client.images.get(tag).id == docker_engine.client.images.get("busybox:latest").id
+    finally:
+        docker_engine.client.images.remove(tag, noprune=True)
 
 
 def test_keep_images_keeps_them_and_the_next_session_reuses_them_without_a_build(

@@ -48,7 +48,7 @@ def test_a_failing_build_attaches_the_full_build_log(pytester, docker_engine, fr
     output = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "E   pytest_dockerimg.errors.BuildError: docker build of */broken failed at Step 28/28 : RUN echo about to fail && exit 7",
+            "E   BuildError: docker build of */broken failed at Step 28/28 : RUN echo about to fail && exit 7",
             "*exit code: 7",
             "*last good layer: * (debug it with: docker run --rm -it * sh)",
             "*- docker build log -*",

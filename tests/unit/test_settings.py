@@ -13,10 +13,10 @@ def resolve(cli: dict[str, object] | None = None, ini: dict[str, object] | None 
     return Settings.resolve(lambda option: cli.get(option.flag), lambda option: ini.get(option.ini, ""))
 
 
-def test_defaults_bind_to_loopback_and_kill_at_teardown():
+def test_defaults_choose_the_bind_host_by_engine_and_kill_at_teardown():
     settings = resolve()
     assert settings == Settings()
-    assert settings.bind_host == "127.0.0.1"
+    assert settings.bind_host is None  # 127.0.0.1 for a local engine, 0.0.0.0 for a remote one
     assert settings.stop_timeout == 0.0
     assert settings.keep_containers == "never"
     assert settings.registry_image == "registry:2"
@@ -69,8 +69,12 @@ def test_bad_ini_flag_names_the_ini_key():
 
 
 def test_registry_url_accepts_an_http_prefix_and_ipv6():
-    assert resolve(cli={"--docker-registry-url": "http://127.0.0.1:5000/"}).registry_url == "127.0.0.1:5000"
-    assert resolve(cli={"--docker-registry-url": "[::1]:5000"}).registry_url == "[::1]:5000"
+    assert resolve(cli={"--docker-registry-url": "127.0.0.1:5000/"}).registry_url == "http://127.0.0.1:5000"
+    assert (
+        resolve(cli={"--docker-registry-url": "https://reg.example:443"}).registry_url
+        == "https://reg.example:443"
+    )
+    assert resolve(cli={"--docker-registry-url": "[::1]:5000"}).registry_url == "http://[::1]:5000"
 
 
 def test_bind_host_is_normalised():

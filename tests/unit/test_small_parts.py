@@ -3,6 +3,9 @@ summary lines, build progress."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from datetime import datetime, timezone
 
 import pytest
@@ -11,22 +14,45 @@ from pytest_dockerimg.cleanup import children_first
 from pytest_dockerimg.engine import engine_address, explain, published_host
 from pytest_dockerimg.errors import BuildError, ContainerExited, NotReady, PortConflict
 from pytest_dockerimg.images import parse_timestamp
-from pytest_dockerimg.labels import LABEL, Identity, Mark
+from pytest_dockerimg.labels import LABEL, Identity, Mark, process_alive, process_started, this_machine
 from pytest_dockerimg.progress import BuildProgress
 from pytest_dockerimg.registry import repository_of
 from pytest_dockerimg.stats import BuildRecord, Stats
 
 
-def test_the_mark_round_trips_and_sets_every_field():
-    identity = Identity("abc123", "builder-7", 4242)
-    labels = identity.labels()
-    assert labels == {LABEL: "session=abc123,host=builder-7,owner=4242,keep=false,inputs=,prune=false"}
-    assert Mark.of(labels) == Mark("abc123", "builder-7", 4242)
-    assert Mark.of(identity.labels(keep=True, inputs="f00", prune=True)) == Mark(
-        "abc123", "builder-7", 4242, keep=True, inputs="f00", prune=True
+def test_the_mark_round_trips():
+    identity = Identity("abc123", "builder-7/1a2b3c4d", 4242, started=99)
+    labels = identity.labels("container")
+    assert labels == {
+        LABEL: "kind=container,session=abc123,host=builder-7/1a2b3c4d,owner=4242,started=99,keep=false"
+    }
+    assert Mark.of(labels) == Mark("container", "abc123", "builder-7/1a2b3c4d", 4242, 99)
+    image = Mark.of(identity.labels("image", keep=True, inputs="f00", prune=True))
+    assert image == Mark(
+        "image", "abc123", "builder-7/1a2b3c4d", 4242, 99, keep=True, inputs="f00", prune=True
     )
-    assert identity.owns(labels)
-    assert not Identity("other", "builder-7", 4242).owns(labels)
+    assert identity.made(image)
+    assert not Identity("other", "builder-7/1a2b3c4d", 4242).made(image)
+    assert not Identity("abc123", "another-machine/00000000", 4242).made(image)
+
+
+def test_this_machine_names_the_host_boot_and_pid_namespace():
+    host, _, key = this_machine().partition("/")
+    assert host == socket.gethostname()
+    assert len(key) == 8
+
+
+def test_a_reused_pid_is_not_the_owner_that_marked_a_resource():
+    me = os.getpid()
+    assert process_alive(me, process_started(me))
+    assert not process_alive(me, process_started(me) + 1)
+    assert not process_alive(dead_pid())
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 @pytest.mark.parametrize(
