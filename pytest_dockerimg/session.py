@@ -22,6 +22,13 @@ from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
 
+def default_bind_host(asked: str | None, remote_engine: bool) -> str:
+    """The interface for ports that name none: what --docker-bind-host asked for, else 127.0.0.1
+    (a test service must not face the network), or 0.0.0.0 for a remote engine, whose loopback
+    this machine cannot reach."""
+    return asked or ("0.0.0.0" if remote_engine else "127.0.0.1")
+
+
 @dataclass
 class Scope:
     """The containers of one test (or of the session) and what removes them."""
@@ -125,12 +132,9 @@ class DockerSession:
 
     @property
     def bind_host(self) -> str:
-        """Where ports that name no interface are published: --docker-bind-host, else 127.0.0.1
-        for a local engine and 0.0.0.0 for a remote one (whose loopback this machine cannot reach)."""
-        if self.settings.bind_host:
-            return self.settings.bind_host
+        """Where ports that name no interface are published (see `default_bind_host`)."""
         engine = self.probe()
-        return "0.0.0.0" if isinstance(engine, Engine) and not engine.local else "127.0.0.1"
+        return default_bind_host(self.settings.bind_host, isinstance(engine, Engine) and not engine.local)
 
     @property
     def session_scope(self) -> Scope:

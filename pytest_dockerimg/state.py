@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,18 @@ def write_build_record(session: str, key: str, record: dict[str, Any]) -> None:
     path.with_suffix(".tmp").replace(path)
 
 
-def forget_session(session: str) -> None:
-    """Remove the session's locks and records, at its end."""
-    folder = state_dir() / "sessions" / session
-    if folder.exists():
-        for path in folder.glob("*"):
-            path.unlink(missing_ok=True)
-        folder.rmdir()
+def forget_session(session: str, *, stale_after: float = 86400.0) -> None:
+    """Remove the session's locks and records, at its end; and those of sessions that ended
+    without saying so (killed, or builds made outside a pytest session) over a day ago."""
+    sessions = state_dir() / "sessions"
+    if not sessions.exists():
+        return
+    now = time.time()
+    for folder in sessions.iterdir():
+        if folder.name == session or now - folder.stat().st_mtime > stale_after:
+            for path in folder.glob("*"):
+                path.unlink(missing_ok=True)
+            folder.rmdir()
 
 
 def _kept_dir() -> Path:

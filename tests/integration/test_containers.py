@@ -635,3 +635,97 @@ def test_keep_containers_failed_keeps_the_failing_tests_container(pytester, dock
     finally:
         for container in containers_named(docker_engine, kept) + containers_named(docker_engine, removed):
             container.remove(force=True, v=True)
+
+
+def test_a_crash_looping_container_with_a_restart_policy_is_reported_as_exited(httpd, docker_run):
+    """With `restart_policy`, an exit shows as "restarting", not "exited": it still fails at once."""
+    started = time.monotonic()
+    with pytest.raises(ContainerExited) as excinfo:
+        docker_run(
+            httpd,
+            command=["sh", "-c", "echo crashing; exit 5"],
+            restart_policy={"Name": "always"},
+            ports=["80"],
+            wait=wait.http(80),
+        )
+    assert excinfo.value.exit_code == 5
+    assert "crashing" in excinfo.value.logs
+    assert time.monotonic() - started < 5
+
+
+def test_user_labels_are_kept_and_the_plugins_label_is_reserved(httpd, docker_run):
+    """`labels=` (docker-py's dict or list of names) goes on the container next to the plugin's."""
+    worker = docker_run(httpd, command=["sleep", "1000"], labels={"team": "web"})
+    assert worker.attrs["Config"]["Labels"]["team"] == "web"
+    assert worker.attrs["Config"]["Labels"]["pytest-dockerimg"].startswith("kind=container,")
+    flagged = docker_run(httpd, command=["sleep", "1000"], labels=["flagged"])
+    assert flagged.attrs["Config"]["Labels"]["flagged"] == ""
+    with pytest.raises(InvalidSpec, match="'pytest-dockerimg' is reserved"):
+        docker_run(httpd, labels={"pytest-dockerimg": "forged"})
+
+
+def test_a_named_volume_that_the_run_creates_goes_with_the_container(
+    pytester, docker_engine, assert_no_leaks
+):
+    """`volumes={"name": ...}` for a volume that does not exist: the plugin creates it (marked)
+    and removes it after the container; a volume that existed before is left alone."""
+    mine, theirs = unique("scratch"), unique("theirs")
+    docker_engine.client.volumes.create(theirs)
+    try:
+        pytester.makepyfile(
+            f"""
+            def test_volumes(docker_run, docker_engine):
+                c = docker_run("busybox:latest", command=["sleep", "1000"],
+                               volumes={{{mine!r}: {{"bind": "/scratch"}}, {theirs!r}: {{"bind": "/theirs"}}}})
+                assert "pytest-dockerimg" in docker_engine.client.volumes.get({mine!r}).attrs["Labels"]
+            """
+        )
+        pytester.runpytest().assert_outcomes(passed=1)
+        names = {volume.name for volume in docker_engine.client.volumes.list()}
+        assert mine not in names
+        assert theirs in names
+        assert_no_leaks()
+    finally:
+        docker_engine.client.volumes.get(theirs).remove(force=True)
+
+
+def test_an_image_pulled_for_a_run_goes_after_its_container(pytester, docker_engine, docker_registry, httpd):
+    """`docker_run(ref)` pulls a ref that is not local; at teardown the container goes first
+    (in the background), then the pulled tag: nothing is left, and nothing complains."""
+    ref = docker_registry.push(httpd, f"test/{unique('pulled')}", tag="v1")
+    docker_engine.client.images.remove(ref, noprune=True)
+    pytester.makepyfile(
+        f"""
+        def test_run_by_ref(docker_run):
+            docker_run({ref!r}, command=["sleep", "1000"])
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "cleanup problem" not in result.stdout.str()
+    assert ref not in {tag for image in docker_engine.client.images.list() for tag in image.tags}
+
+
+def test_a_kept_container_outlives_later_sessions(pytester, docker_engine):
+    """A container kept by `--keep-containers failed` is the user's: neither the end of its own
+    session nor a later session removes it (or the image it runs)."""
+    name = unique("kept-for-me")
+    pytester.makepyfile(
+        f"""
+        def test_fails(docker_build, docker_run):
+            docker_run(docker_build({str(HTTPD_CONTEXT)!r}), command=["sleep", "1000"], name={name!r})
+            assert False
+        """
+    )
+    try:
+        pytester.runpytest("--keep-containers", "failed").assert_outcomes(failed=1)
+        pytester.makepyfile(
+            test_later="def test_uses_docker(docker_run):\n    docker_run('busybox:latest')\n"
+        )
+        later = pytester.runpytest("test_later.py")
+        later.assert_outcomes(passed=1)
+        assert "cleanup problem" not in later.stdout.str()
+        assert [c.name for c in containers_named(docker_engine, name)] == [name]
+    finally:
+        for container in containers_named(docker_engine, name):
+            container.remove(force=True)

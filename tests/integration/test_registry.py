@@ -252,3 +252,19 @@ def test_registry_volume_is_labelled(docker_registry, docker_engine):
     volume = docker_engine.client.volumes.get(storage[0]["Name"])
     assert "pytest-dockerimg" in volume.attrs["Labels"]
     assert docker_registry.url == f"http://127.0.0.1:{docker_registry.container.port(5000)}"
+
+
+def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, docker_engine):
+    """The engine pushes to 127.0.0.1 (an insecure registry it accepts by default), so the
+    registry binds there even when tests publish their ports on another interface."""
+    pytester.makepyfile(
+        f"""
+        def test_push(docker_build, docker_registry, docker_run):
+            assert docker_registry.address.startswith("127.0.0.1:")
+            docker_registry.push(docker_build({str(HTTPD_CONTEXT)!r}), "test/v6", tag="v1")
+            assert docker_registry.tags("test/v6") == ["v1"]
+            web = docker_run("busybox:latest", command=["sleep", "60"], ports=["80"])
+            assert web.attrs["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"] == "::1"
+        """
+    )
+    pytester.runpytest("--docker-bind-host", "::1").assert_outcomes(passed=1)

@@ -17,6 +17,7 @@ from pytest_dockerimg.images import parse_timestamp
 from pytest_dockerimg.labels import LABEL, Identity, Mark, process_alive, process_started, this_machine
 from pytest_dockerimg.progress import BuildProgress
 from pytest_dockerimg.registry import repository_of
+from pytest_dockerimg.session import default_bind_host
 from pytest_dockerimg.stats import BuildRecord, Stats
 
 
@@ -208,3 +209,9 @@ def test_progress_names_the_running_step_after_the_quiet_period_and_keeps_a_hear
         "building web: Step 2/3 : RUN apt-get update (running for 20 s)",
         "building web: Step 3/3 : EXPOSE 80",
     ]
+
+
+def test_ports_bind_to_loopback_unless_the_engine_is_remote_or_the_user_asks():
+    assert default_bind_host(None, remote_engine=False) == "127.0.0.1"
+    assert default_bind_host(None, remote_engine=True) == "0.0.0.0"
+    assert default_bind_host("::1", remote_engine=True) == "::1"
