@@ -2,7 +2,8 @@
 # Provision a Docker engine and the base images the test suite needs, on Debian.
 #
 # Idempotent and fast when everything is already there:
-#   - installs docker.io, busybox-static, debootstrap and docker-registry when missing;
+#   - installs docker.io, busybox-static, debootstrap and docker-registry (and python3-venv for
+#     Debian's python3) when missing;
 #   - starts dockerd in the background when no engine answers (removing a stale pid file);
 #   - builds busybox:latest, debian:bookworm and a registry:2 stand-in locally when absent
 #     (Docker Hub may be unreachable; users who can pull get the real images by those names).
@@ -19,10 +20,11 @@ engine_answers() { timeout 10 "$DOCKER" info >/dev/null 2>&1; }
 install_packages() {
   local missing=()
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-  [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
-  if ! dpkg -s busybox-static >/dev/null 2>&1; then missing+=(busybox-static); fi
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+  # Debian's own python3 makes virtual environments only with python3-venv.
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
