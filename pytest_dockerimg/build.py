@@ -8,6 +8,7 @@ and then reuse the image (found by its inputs label) instead of building it agai
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -162,9 +163,10 @@ def spec_from_marker(args: tuple[object, ...], kwargs: Mapping[str, object], bas
 
 
 def _record_of(result: Image | BuildError) -> dict[str, Any]:
+    """What other processes of the session need to know of a build: the image, or the error
+    (its constructor's arguments, which it keeps as attributes)."""
     if isinstance(result, BuildError):
-        fields = ("message", "step", "instruction", "exit_code", "log", "last_image_id", "hint")
-        return {"error": {"context": result.context, **{name: getattr(result, name) for name in fields}}}
+        return {"error": {name: getattr(result, name) for name in inspect.signature(BuildError).parameters}}
     return {"image": result.id}
 
 
@@ -217,12 +219,17 @@ class Builder:
         """What another process of the session built (or failed to build) for `spec`."""
         if "error" in record:
             return BuildError(**record["error"])
-        self.stats.add_build(BuildRecord(spec.name, 0.0, 0, 0, reused=True))
+        return self._without_build(spec, record["image"], "built for the session by another worker", 0.0)
+
+    def _without_build(self, spec: BuildSpec, image_id: str, why: str, seconds: float) -> Image:
+        """An image that `spec` gets without a `docker build` of its own."""
+        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True))
+        log = [f"reused {image_id[:19]}: {why}"]
         return Image(
-            self.engine.client.images.get(record["image"]),
+            self.engine.client.images.get(image_id),
             ref=spec.tag,
             reused=True,
-            build_log=[f"built once for the session, by another worker: {record['image'][:19]}"],
+            build_log=log,
             build_seconds=0.0,
         )
 
@@ -234,15 +241,9 @@ class Builder:
         if digest and not nocache and not pull:
             reusable = self._find_reusable(digest, spec.tag)
             if reusable is not None:
-                image = Image(
-                    self.engine.client.images.get(reusable),
-                    ref=spec.tag,
-                    reused=True,
-                    build_log=[f"reused {reusable[:19]}: the build inputs are unchanged"],
-                    build_seconds=0.0,
+                return self._without_build(
+                    spec, reusable, "the build inputs are unchanged", time.monotonic() - started
                 )
-                self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, reused=True))
-                return image
         try:
             image = self._run_build(spec, digest, nocache=nocache, pull=pull)
         except BuildError:

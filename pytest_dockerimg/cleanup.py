@@ -134,8 +134,9 @@ def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Remo
                 found.append((resource, mark))
         return found
 
-    spared = kept_containers(existing={c["Id"] for c in api.containers(all=True)})
-    for container, _ in marked(api.containers(all=True, filters=ALL), ("container",)):
+    containers = api.containers(all=True)
+    spared = kept_containers(existing={c["Id"] for c in containers})
+    for container, _ in marked(containers, ("container",)):
         if container["Id"] in spared:
             continue
         problems = remove_container(api, container["Id"])

@@ -84,6 +84,7 @@ def check_run_spec(kwargs: Mapping[str, Any], bind_host: str) -> None:
     """Validate `docker_run` / `docker_container` keyword arguments without touching the engine."""
     known = {"ports", "publish_all", "command", "environment", "volumes", "wait", "name", "timeout"}
     check_run_kwargs({key: value for key, value in kwargs.items() if key not in known})
+    _user_labels(kwargs.get("labels"))
     parse_ports(kwargs.get("ports"), bind_host)
     as_checks(kwargs.get("wait"))
     if not isinstance(kwargs.get("publish_all", False), bool):

@@ -31,6 +31,7 @@ def test_markers_are_registered(pytester):
         ('docker_container(ports=["eighty"])', "port spec 'eighty' is not a docker run -p form*"),
         ("docker_container(portz=[80])", "unknown keyword argument(s) portz; docker_run takes ports*"),
         ('docker_container(wait="http://x")', "wait= takes checks from pytest_dockerimg.wait*"),
+        ('docker_container(labels={"pytest-dockerimg": "x"})', "labels=: 'pytest-dockerimg' is reserved*"),
     ],
 )
 def test_a_bad_marker_is_a_collection_error_naming_the_test(pytester, marker, message):
