@@ -15,13 +15,15 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
 from docker.models.containers import Container as RawContainer
 
-from .cleanup import Tracker, remove_container
+from .cleanup import Reaper, remove_container
 from .engine import Engine
 from .errors import DockerImgError, InvalidSpec, PortConflict
 from .images import Image
 from .labels import LABEL, Identity
+from .ledger import Ledger
 from .ports import PortBinding, exposed_bindings, netloc, parse_ports, to_docker_py
 from .stats import Stats
+from .tags import full_tag, image_of, pull_recorded, record_tag
 from .wait import Check, ExecResult, as_checks, wait_until_ready
 
 _RUN_KWARGS = set(RUN_CREATE_KWARGS) | set(RUN_HOST_CONFIG_KWARGS) | {"network", "networking_config"}
@@ -80,6 +82,34 @@ def _user_labels(labels: Mapping[str, str] | Sequence[str] | None) -> dict[str, 
     return result
 
 
+def normalize_volumes(volumes: object) -> dict[str, dict[str, str]] | list[str] | None:
+    """`volumes=` as docker-py takes it: `["name:/data", "/host:/data:ro"]`, or a dict of host
+    path or volume name to `{"bind": "/data", "mode": "rw"}` or, shorter, to `"/data"` or
+    `"/data:ro"`. Anything else is an error naming the accepted forms."""
+    forms = (
+        'volumes= takes a list of "SOURCE:/container/path[:ro]" strings or a dict '
+        '{SOURCE: "/container/path[:ro]"} or {SOURCE: {"bind": "/container/path", "mode": "rw"}}'
+    )
+    if volumes is None:
+        return None
+    if isinstance(volumes, (list, tuple)):
+        for volume in volumes:
+            if not isinstance(volume, str) or ":" not in volume:
+                raise InvalidSpec(f"{forms}; got {volume!r} in the list")
+        return list(volumes)
+    if not isinstance(volumes, Mapping):
+        raise InvalidSpec(f"{forms}; got {volumes!r}")
+    result = {}
+    for source, target in volumes.items():
+        if isinstance(target, str) and target.startswith("/"):
+            path, _, mode = target.partition(":")
+            target = {"bind": path, "mode": mode or "rw"}
+        if not isinstance(source, str) or not isinstance(target, Mapping) or "bind" not in target:
+            raise InvalidSpec(f"{forms}; got {source!r}: {target!r}")
+        result[source] = {"bind": str(target["bind"]), "mode": str(target.get("mode", "rw"))}
+    return result
+
+
 def check_run_spec(kwargs: Mapping[str, Any], bind_host: str) -> None:
     """Validate `docker_run` / `docker_container` keyword arguments without touching the engine."""
     known = {"ports", "publish_all", "command", "environment", "volumes", "wait", "name", "timeout"}
@@ -87,6 +117,7 @@ def check_run_spec(kwargs: Mapping[str, Any], bind_host: str) -> None:
     _user_labels(kwargs.get("labels"))
     parse_ports(kwargs.get("ports"), bind_host)
     as_checks(kwargs.get("wait"))
+    normalize_volumes(kwargs.get("volumes"))
     if not isinstance(kwargs.get("publish_all", False), bool):
         raise InvalidSpec(f"publish_all must be True or False, got {kwargs['publish_all']!r}")
 
@@ -101,15 +132,13 @@ class Container:
         image: Image,
         *,
         default_timeout: float,
-        identity: Identity | None = None,
-        keep_images: bool = False,
+        ledger: Ledger | None = None,
     ) -> None:
         self.raw = raw
         self.engine = engine
         self.image = image
         self.default_timeout = default_timeout
-        self._identity = identity
-        self._keep_images = keep_images
+        self._ledger = ledger
 
     def __repr__(self) -> str:
         return f"<Container {self.name} {self.id[:12]} from {self.image.ref}>"
@@ -210,7 +239,9 @@ class Container:
         changes: str | Sequence[str] | None = None,
     ) -> Image:
         """`docker commit -m MESSAGE --author AUTHOR`: an image of the container's current state,
-        removed at the end of the session like built images."""
+        removed at the end of the session like built images (and its tag given back)."""
+        ref = f"{repository}:{tag}"
+        previous = image_of(self.engine.api, ref)
         response = self.engine.api.commit(
             self.id,
             repository=repository,
@@ -218,13 +249,12 @@ class Container:
             message=message,
             author=author,
             changes=changes if changes is None or isinstance(changes, str) else list(changes),
-            # A commit copies the container's labels: give it a mark of its own, kept with the
-            # images (not the containers), naming this container as its source.
-            conf={"Labels": self._identity.labels("commit", keep=self._keep_images, source=self.id)}
-            if self._identity
-            else None,
         )
-        return Image(self.engine.client.images.get(response["Id"]), ref=f"{repository}:{tag}")
+        image_id = str(response["Id"])
+        if self._ledger is not None:
+            self._ledger.record("image", image_id)
+            record_tag(self._ledger, self.engine.api, ref, image_id, previous=previous or "")
+        return Image(self.engine.client.images.get(image_id), ref=ref)
 
     def wait_for(self, *checks: Check, timeout: float | None = None) -> Container:
         """Wait until every check passes (see `pytest_dockerimg.wait`)."""
@@ -253,30 +283,33 @@ def _command(command: str | Sequence[str] | None) -> str | list[str] | None:
 
 
 class Runner:
-    """Starts containers for one scope; everything it starts is tracked by `tracker`."""
+    """Starts containers for one scope; everything it creates is recorded in the ledger under
+    that scope the moment it exists."""
 
     def __init__(
         self,
         engine: Engine,
         identity: Identity,
-        tracker: Tracker,
+        ledger: Ledger,
         *,
+        scope: str,
         bind_host: str,
         timeout: float,
-        keep_containers: str = "never",
-        keep_images: bool = False,
+        reaper: Reaper | None = None,
+        stop_timeout: float = 0.0,
         stats: Stats | None = None,
-        name_prefix: str = "pytest",
+        own_tags: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.identity = identity
-        self.tracker = tracker
+        self.ledger = ledger
+        self.scope = scope
+        self.reaper = reaper
         self.bind_host = bind_host
         self.timeout = timeout
-        self.keep_containers = keep_containers
-        self.keep_images = keep_images
+        self.stop_timeout = stop_timeout
         self.stats = stats if stats is not None else Stats()
-        self.name_prefix = name_prefix
+        self.own_tags = own_tags if own_tags is not None else {}
         self.started: list[Container] = []
 
     def _image(self, image: Image | str) -> Image:
@@ -284,13 +317,14 @@ class Runner:
             return image
         if not isinstance(image, str) or not image:
             raise InvalidSpec(f"docker_run takes an Image, an image id or a ref, got {image!r}")
+        own = self.own_tags.get(full_tag(image))  # what this session built under that tag
         try:
-            return Image(self.engine.client.images.get(image), ref=image)
+            return Image(self.engine.client.images.get(own or image), ref=image)
         except ImageNotFound:
             pass
         try:
-            self.engine.client.images.pull(image)
-            self.tracker.tags.append(image)
+            # Pulled for the session: removed at its end, not after this test (and pulled again).
+            pull_recorded(self.ledger, self.engine.api, image, lambda: self.engine.api.pull(image))
             return Image(self.engine.client.images.get(image), ref=image)
         except (APIError, ImageNotFound) as error:
             raise DockerImgError(
@@ -301,7 +335,7 @@ class Runner:
     def _container_name(self, name: str | None) -> str:
         if name is not None:
             return name
-        prefix = re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.name_prefix).strip("-.")[:40] or "pytest"
+        prefix = re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.scope).strip("-.")[:40] or "pytest"
         return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
     def run(
@@ -329,11 +363,12 @@ class Runner:
             bindings += exposed_bindings(resolved.exposed_ports, self.bind_host)
         labels = {
             **_user_labels(run_kwargs.pop("labels", None)),
-            **self.identity.labels("container", keep=self.keep_containers == "always"),
+            **self.identity.labels("container", keep=self.ledger.policy.label_value),
         }
+        volumes = normalize_volumes(volumes)
         self._create_missing_volumes(volumes)
-        if self.tracker.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
-            self.tracker.reaper.wait()  # an earlier test's container may still hold that port or name
+        if self.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
+            self.reaper.wait()  # an earlier test's container may still hold that port or name
 
         started = time.monotonic()
         try:
@@ -354,15 +389,8 @@ class Runner:
             raise DockerImgError(
                 f"could not create a container from {resolved.ref}: {error.explanation or error}"
             ) from None
-        self.tracker.containers.append(str(raw.id))
-        container = Container(
-            raw,
-            self.engine,
-            resolved,
-            default_timeout=self.timeout,
-            identity=self.identity,
-            keep_images=self.keep_images,
-        )
+        self.ledger.record("container", str(raw.id), scope=self.scope)
+        container = Container(raw, self.engine, resolved, default_timeout=self.timeout, ledger=self.ledger)
         self.started.append(container)
         self.stats.containers += 1
         try:
@@ -386,11 +414,11 @@ class Runner:
     def _discard(self, container: Container) -> None:
         """Remove a container that failed to start or to become ready, now rather than at teardown
         (unless failing tests keep their containers)."""
-        if self.keep_containers != "never":
+        entry = self.ledger.find("container", container.id)
+        if entry is None or entry.keep != "never":
             return
-        remove_container(self.engine.api, container.id)
-        if container.id in self.tracker.containers:
-            self.tracker.containers.remove(container.id)
+        if not remove_container(self.engine.api, container.id):
+            self.ledger.mark_gone(entry)
         self.started.remove(container)
 
     def _create_missing_volumes(self, volumes: Mapping[str, Any] | Sequence[str] | None) -> None:
@@ -405,9 +433,9 @@ class Runner:
             try:
                 self.engine.api.inspect_volume(name)
             except NotFound:
-                keep = self.keep_containers == "always"
-                self.engine.api.create_volume(name, labels=self.identity.labels("volume", keep=keep))
-                self.tracker.volumes.append(name)
+                labels = self.identity.labels("volume", keep=self.ledger.policy.label_value)
+                self.engine.api.create_volume(name, labels=labels)
+                self.ledger.record("volume", name, scope=self.scope)
 
     def _start_error(
         self, container: Container, bindings: list[PortBinding], error: APIError

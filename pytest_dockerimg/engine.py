@@ -17,7 +17,6 @@ from .errors import EngineUnavailable
 
 DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
 PROBE_TIMEOUT = 3.0
-API_TIMEOUT = 120
 
 _LOOPBACK_NAMES = {"", "localhost", "0.0.0.0", "::", "127.0.0.1", "::1"}
 
@@ -97,9 +96,14 @@ class Engine:
         self.client.close()
 
 
-def connect(environ: Mapping[str, str] | None = None, *, probe_timeout: float = PROBE_TIMEOUT) -> Engine:
+def connect(
+    environ: Mapping[str, str] | None = None,
+    *,
+    probe_timeout: float = PROBE_TIMEOUT,
+    api_timeout: float = 60.0,
+) -> Engine:
     """Connect to the engine named by the environment, or raise `EngineUnavailable` within
-    about `probe_timeout` seconds."""
+    about `probe_timeout` seconds. Every later call is bounded by `api_timeout` seconds."""
     env = dict(os.environ if environ is None else environ)
     address = engine_address(env)
     try:
@@ -107,7 +111,7 @@ def connect(environ: Mapping[str, str] | None = None, *, probe_timeout: float = 
         info = client.version()
     except (DockerException, requests.RequestException, OSError) as error:
         raise EngineUnavailable(address, explain(error)) from error
-    client.api.timeout = API_TIMEOUT
+    client.api.timeout = api_timeout  # type: ignore[assignment]  # requests takes floats
     return Engine(
         client=client,
         address=address,

@@ -5,6 +5,7 @@ No Docker logic lives here: every fixture hands its work to `DockerSession` (ses
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable, Generator, Iterator
@@ -13,13 +14,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import docker
 import pluggy
 import pytest
+import requests
 
 from .build import BuildSpec, spec_from_marker
 from .containers import Container, check_run_spec
 from .engine import Engine
-from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady
+from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady, report_tail
 from .images import Image
 from .labels import Identity
 from .registry import Registry
@@ -32,6 +35,7 @@ SCOPE_KEY = pytest.StashKey[Scope]()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
+MARKER_ERROR_KEY = pytest.StashKey[str]()
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
@@ -45,6 +49,7 @@ INTERNAL_DIRS = tuple(
     str(Path(module.__file__ or "").resolve().parent) for module in (sys.modules[__name__], pytest, pluggy)
 )
 INTERNAL_DIRS += (str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"),)
+ENGINE_CLIENT_DIRS = (INTERNAL_DIRS[0], str(Path(docker.__file__ or "").resolve().parent))
 
 
 # ---------------------------------------------------------------------------- options, set-up
@@ -72,15 +77,16 @@ def _emitter(config: pytest.Config) -> Callable[[str], None]:
     worker = getattr(config, "workerinput", {}).get("workerid")
 
     def emit(line: str) -> None:
-        if worker is not None:
-            print(f"[docker] [{worker}] {line}", file=sys.__stderr__, flush=True)
-            return
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
+        # Suspend capturing: in a worker too, where fd 2 is the controller's terminal, but is
+        # redirected to a capture file while a test runs.
         capture = config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture else nullcontext():
-            reporter.write_line(f"[docker] {line}")
+            if worker is not None:
+                print(f"[docker] [{worker}] {line}", file=sys.stderr, flush=True)
+                return
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"[docker] {line}")
 
     return emit
 
@@ -182,8 +188,16 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
             try:
                 _validate_markers(item)
             except DockerImgError as error:
-                raise collector.CollectError(f"{item.nodeid}: invalid docker marker: {error}") from None
+                # This test fails at its setup; the others still run, and each bad one is reported.
+                item.stash[MARKER_ERROR_KEY] = f"invalid docker marker on {item.nodeid}: {error}"
     return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    error = item.stash.get(MARKER_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -208,8 +222,10 @@ def docker_engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture(scope="session")
 def docker_settings(request: pytest.FixtureRequest) -> Settings:
-    """The session's effective options (command line, else ini, else default)."""
-    return _docker(request).settings
+    """The session's effective options (command line, else ini, else default; `bind_host` as
+    worked out for this engine)."""
+    docker = _docker(request)
+    return dataclasses.replace(docker.settings, bind_host=docker.bind_host)
 
 
 @pytest.fixture(scope="session")
@@ -230,16 +246,19 @@ def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image
     """The image built from the closest `@pytest.mark.docker_image(path, ...)`."""
     marker = request.node.get_closest_marker("docker_image")
     if marker is None:
-        raise pytest.UsageError(
+        pytest.fail(
             f"{request.node.nodeid} uses the docker_image fixture but has no "
-            "@pytest.mark.docker_image(path) marker (on the test, its class or its module)"
+            "@pytest.mark.docker_image(path) marker: put one on the test, its class or its module",
+            pytrace=False,
         )
     return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
 
 
-def _keep(config: pytest.Config, failed: bool) -> bool:
-    keep = config.stash[SESSION_KEY].settings.keep_containers
-    return keep == "always" or (keep == "failed" and failed)
+def _close(request: pytest.FixtureRequest, scope: Scope, *, failed: bool, where: str) -> None:
+    """End a scope; say how to reach the containers it keeps."""
+    kept = {entry.ref for entry in _docker(request).close_scope(scope, failed=failed)}
+    containers = [container for container in scope.containers if container.id in kept]
+    request.config.stash[KEPT_KEY] += _describe_kept(containers, where)
 
 
 def _describe_kept(containers: list[Container], where: str) -> list[str]:
@@ -261,14 +280,10 @@ def _test_failed(item: pytest.Item) -> bool:
 def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Callable[..., Container]]:
     """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
     **run_kwargs) -> Container`; every container it started is removed when the test ends."""
-    docker = _docker(request)
-    scope = docker.scope(request.node.name)
+    scope = _docker(request).scope(request.node.name)
     request.node.stash[SCOPE_KEY] = scope
     yield scope.runner.run
-    keep = _keep(request.config, _test_failed(request.node))
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, request.node.nodeid)
-    docker.problems += scope.close(keep=keep)
+    _close(request, scope, failed=_test_failed(request.node), where=request.node.nodeid)
 
 
 @pytest.fixture(scope="session")
@@ -276,13 +291,9 @@ def docker_run_session(
     request: pytest.FixtureRequest, docker_engine: Engine
 ) -> Iterator[Callable[..., Container]]:
     """Like `docker_run`, but the containers live until the end of the session."""
-    docker = _docker(request)
-    scope = docker.session_scope
+    scope = _docker(request).session_scope
     yield scope.runner.run
-    keep = _keep(request.config, request.session.testsfailed > 0)
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, "the session")
-    docker.problems += scope.close(keep=keep)
+    _close(request, scope, failed=request.session.testsfailed > 0, where="the session")
 
 
 @pytest.fixture
@@ -331,15 +342,56 @@ def pytest_runtest_makereport(
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
     if not report.failed:
         return report
+    if call.excinfo is not None and _from_the_engine(call.excinfo):
+        report.longrepr = _engine_failure(item, call.excinfo)
     if isinstance(error, BuildError) and error.log:
-        report.sections.append(("docker build log", "\n".join(error.log)))
+        log = "\n".join(error.log) if not isinstance(error.log, str) else error.log
+        report.sections.append(("docker build log", report_tail(log, "run the build with docker build")))
     if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-        report.sections.append((f"docker logs {error.name}", error.logs))
+        rest = f"docker logs {error.name}, with --keep-containers failed"
+        report.sections.append((f"docker logs {error.name}", report_tail(error.logs, rest)))
     scope = item.stash.get(SCOPE_KEY, None)
     if scope is not None and report.when in ("setup", "call"):
         for container in scope.containers:
-            report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
+            try:
+                logs = container.logs() or "(no output)"
+            except Exception as failure:  # the engine may be gone: the report must still be made
+                logs = f"(the logs could not be read: {type(failure).__name__}: {failure})"
+            rest = f"docker logs {container.name}, with --keep-containers failed"
+            report.sections.append((f"docker logs {container.name}", report_tail(logs, rest)))
     return report
+
+
+_ENGINE_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+def _from_the_engine(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    """A lost or frozen engine: a connection error or timeout raised while the plugin or
+    docker-py (not the test's own HTTP calls) talked to it."""
+    if not isinstance(excinfo.value, _ENGINE_ERRORS):
+        return False
+    return any(str(entry.path).startswith(ENGINE_CLIENT_DIRS) for entry in excinfo.traceback)
+
+
+def _engine_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    docker = item.config.stash[SESSION_KEY]
+    engine = docker.probe()
+    address = engine.address if isinstance(engine, (Engine, EngineUnavailable)) else "?"
+    doing = next(
+        (entry.name for entry in reversed(excinfo.traceback) if str(entry.path).startswith(INTERNAL_DIRS[0])),
+        "talking to it",
+    )
+    timeout = docker.settings.api_timeout
+    what = (
+        f"did not answer within {timeout:g} s (--docker-api-timeout)"
+        if isinstance(excinfo.value, requests.Timeout)
+        else "stopped answering"
+    )
+    return (
+        f"the Docker engine at {address} {what} while the plugin was in {doing}: "
+        f"{type(excinfo.value).__name__}: {str(excinfo.value)[:300]}\n"
+        "Is dockerd still running? Check with: docker info"
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
@@ -347,7 +399,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     docker = config.stash[SESSION_KEY]
     docker.finish(
-        keep_session_containers=_keep(config, session.testsfailed > 0),
+        session_failed=session.testsfailed > 0,
         workers_used_docker=config.stash[WORKERS_USED_KEY],
     )
     workeroutput = getattr(config, "workeroutput", None)

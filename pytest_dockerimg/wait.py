@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
@@ -194,14 +194,15 @@ def as_checks(wait: Check | Iterable[Check] | None) -> list[Check]:
     """The `wait=` argument (a check, several, or None) as a list, validated."""
     if wait is None:
         return []
-    checks = [wait] if isinstance(wait, Check) else list(wait)
+    checks: list[object] = list(wait) if isinstance(wait, (list, tuple)) else [wait]
     for check in checks:
         if not isinstance(check, Check):
             raise InvalidSpec(
-                "wait= takes checks from pytest_dockerimg.wait (http, tcp, log, healthy, command), "
-                f"got {check!r}"
+                f"wait= got {check!r}; it takes a check from pytest_dockerimg.wait, or a list of them: "
+                'wait=wait.http(80, "/"), wait.tcp(5432), wait.log("ready"), wait.healthy() or '
+                'wait.command(["pg_isready"]), e.g. wait=[wait.tcp(5432), wait.log("ready")]'
             )
-    return checks
+    return cast(list[Check], checks)
 
 
 def poll_interval(state: RetryCallState) -> float:

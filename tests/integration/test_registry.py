@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from pytest_dockerimg import Image, RegistryError, wait
-from pytest_dockerimg.cleanup import Tracker
+from pytest_dockerimg.cleanup import teardown
+from pytest_dockerimg.ledger import Ledger
 from pytest_dockerimg.registry import Registry
 
 HTTPD_CONTEXT = Path(__file__).parent.parent / "data" / "httpd"
@@ -190,8 +191,8 @@ def test_an_unreachable_registry_url_fails_fast_naming_the_address(pytester):
 def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docker_engine):
     """docker-py reports a failed push in the stream; `push` raises `RegistryError` with the
     engine's message instead of returning a ref that does not exist."""
-    tracker = Tracker(docker_engine.api)
-    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", tracker)
+    ledger = Ledger()
+    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", ledger)
     try:
         with pytest.raises(RegistryError) as excinfo:
             dead.push(httpd, "test/dead", tag="v1")
@@ -199,7 +200,7 @@ def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docke
         assert "push of 127.0.0.1:1/test/dead:v1 to the registry at 127.0.0.1:1 failed" in message
         assert "connection refused" in message  # the engine's own words
     finally:
-        assert tracker.close() == []
+        assert teardown(docker_engine.api, [ledger]).problems == []
     assert "127.0.0.1:1/test/dead:v1" not in local_tags(docker_engine)
 
 
