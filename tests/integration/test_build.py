@@ -15,8 +15,8 @@ import pytest
 from pytest_dockerimg import BuildError, InvalidSpec
 from pytest_dockerimg.build import Builder, BuildSpec
 from pytest_dockerimg.cleanup import teardown
-from pytest_dockerimg.ledger import KeepPolicy, Ledger
 from pytest_dockerimg.labels import Identity
+from pytest_dockerimg.ledger import KeepPolicy, Ledger
 
 
 def unique_tag(name: str) -> str:
