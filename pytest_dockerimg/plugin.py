@@ -1,6 +1,12 @@
 """pytest glue: options, markers, fixtures, the report header, report sections and the summary.
 
 No Docker logic lives here: every fixture hands its work to `DockerSession` (session.py).
+
+pytest loads this module for every run where the plugin is installed, so it costs nothing to a
+run that uses no Docker: docker-py, requests and tenacity (the modules behind `DockerSession`)
+are imported when a test first uses a Docker fixture or marker, the engine is first contacted
+then (or after collection, for the header line, when a collected test uses Docker), and the
+per-test report hook is registered only then.
 """
 
 from __future__ import annotations
@@ -9,29 +15,34 @@ import signal
 import sys
 from collections.abc import Callable, Generator, Iterator
 from contextlib import nullcontext
+from functools import lru_cache
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import pytest
 
-from .build import BuildSpec, spec_from_marker
-from .containers import Container, check_run_spec
-from .engine import Engine
 from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady
-from .images import Image
-from .labels import Identity
-from .registry import Registry
-from .session import DockerSession, Scope
 from .settings import OPTIONS, Settings, SettingsError
 from .stats import Stats
 
-SESSION_KEY = pytest.StashKey[DockerSession]()
-SCOPE_KEY = pytest.StashKey[Scope]()
+if TYPE_CHECKING:
+    from .containers import Container
+    from .engine import Engine
+    from .images import Image
+    from .labels import Identity
+    from .registry import Registry
+    from .session import DockerSession, Scope
+
+SESSION_KEY: pytest.StashKey[DockerSession] = pytest.StashKey()  # set when Docker is first used
+SETTINGS_KEY = pytest.StashKey[Settings]()
+IDENTITY_KEY: pytest.StashKey[Identity] = pytest.StashKey()
+SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
+MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
@@ -41,10 +52,13 @@ MARKERS = (
     "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
 )
 
-INTERNAL_DIRS = tuple(
-    str(Path(module.__file__ or "").resolve().parent) for module in (sys.modules[__name__], pytest, pluggy)
-)
-INTERNAL_DIRS += (str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"),)
+
+@lru_cache(maxsize=1)
+def _internal_dirs() -> tuple[str, ...]:
+    """Where the plugin's and pytest's own frames live (left out of error tracebacks)."""
+    modules = (sys.modules[__name__], pytest, pluggy)
+    dirs = tuple(str(Path(module.__file__ or "").resolve().parent) for module in modules)
+    return (*dirs, str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"))
 
 
 # ---------------------------------------------------------------------------- options, set-up
@@ -92,19 +106,41 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.resolve(lambda o: config.getoption(o.dest), lambda o: config.getini(o.ini))
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
-    worker = getattr(config, "workerinput", None)
-    if worker is not None and "dockerimg_session" in worker:
-        owner, started = (int(value) for value in worker["dockerimg_owner"].split("@"))
-        identity = Identity.create(worker["dockerimg_session"], owner, started)
-    else:
-        identity = Identity.create()
-    docker = DockerSession(settings, identity, owner=worker is None, progress=_emitter(config))
-    config.stash[SESSION_KEY] = docker
+    config.stash[SETTINGS_KEY] = settings
     config.stash[KEPT_KEY] = []
     config.stash[WORKERS_USED_KEY] = False
-    if worker is None and config.pluginmanager.hasplugin("xdist"):
+    config.stash[MARKED_KEY] = False
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "dockerimg-xdist")
-    _terminate_as_interrupt(config)
+
+
+def _identity(config: pytest.Config) -> Identity:
+    """The session's identity: this process's, or in an xdist worker the controller's."""
+    identity = config.stash.get(IDENTITY_KEY, None)
+    if identity is None:
+        from .labels import Identity
+
+        worker = getattr(config, "workerinput", None)
+        if worker is not None and "dockerimg_session" in worker:
+            owner, started = (int(value) for value in worker["dockerimg_owner"].split("@"))
+            identity = Identity.create(worker["dockerimg_session"], owner, started)
+        else:
+            identity = Identity.create()
+        config.stash[IDENTITY_KEY] = identity
+    return identity
+
+
+def _session(config: pytest.Config) -> DockerSession:
+    """The Docker side of this session, made on first use (this imports docker-py)."""
+    docker = config.stash.get(SESSION_KEY, None)
+    if docker is None:
+        from .session import DockerSession
+
+        settings, owner = config.stash[SETTINGS_KEY], not hasattr(config, "workerinput")
+        docker = DockerSession(settings, _identity(config), owner=owner, progress=_emitter(config))
+        config.stash[SESSION_KEY] = docker
+        config.pluginmanager.register(_Reports(), "dockerimg-reports")
+    return docker
 
 
 def _terminate_as_interrupt(config: pytest.Config) -> None:
@@ -133,29 +169,41 @@ class _XdistController:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        identity = self.config.stash[SESSION_KEY].identity
+        identity = _identity(self.config)
         node.workerinput["dockerimg_session"] = identity.session
         node.workerinput["dockerimg_owner"] = f"{identity.owner}@{identity.started}"
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get("dockerimg")
-        if not output:
+        if not output:  # the worker did not use Docker
             return
-        docker = self.config.stash[SESSION_KEY]
+        docker = _session(self.config)
         docker.stats.merge(Stats.from_dict(output["stats"]))
         docker.problems += output["problems"]
         self.config.stash[KEPT_KEY] += output["kept"]
         self.config.stash[WORKERS_USED_KEY] |= bool(output["used"])
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    docker = config.stash[SESSION_KEY]
+def _uses_docker(item: pytest.Item) -> bool:
+    # Every Docker fixture depends on docker_engine, and fixturenames is the closure.
+    return "docker_engine" in getattr(item, "fixturenames", ())
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The engine line of the header, written once collection shows that a test uses Docker:
+    a run without Docker tests does not contact the engine at all."""
+    verbose = config.option.verbose >= 0 and not config.option.no_header
+    if not verbose or config.option.collectonly or hasattr(config, "workerinput"):
+        return []
+    if not config.stash[MARKED_KEY] and not any(_uses_docker(item) for item in items):
+        return []
+    docker = _session(config)
     engine = docker.probe()
-    if isinstance(engine, Engine):
+    if not isinstance(engine, EngineUnavailable):
         bind = docker.bind_host
-        return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
+        return [f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
-    return f"docker: {engine}; tests that need Docker will {then}"
+    return [f"docker: {engine}; tests that need Docker will {then}"]
 
 
 # ---------------------------------------------------------------------------- marker validation
@@ -163,14 +211,25 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def _validate_markers(item: pytest.Item) -> None:
     config = item.config
-    image = item.get_closest_marker("docker_image")
+    image = container = None
+    for mark in item.iter_markers():  # closest first; one walk of the node chain, not two
+        if mark.name == "docker_image" and image is None:
+            image = mark
+        elif mark.name == "docker_container" and container is None:
+            container = mark
+    if image is None and container is None:
+        return
+    config.stash[MARKED_KEY] = True
     if image is not None:
+        from .build import spec_from_marker
+
         spec_from_marker(image.args, image.kwargs, item.path.parent)
-    container = item.get_closest_marker("docker_container")
     if container is not None:
+        from .containers import check_run_spec
+
         if container.args:
             raise DockerImgError(f"docker_container takes keyword arguments only, got {container.args!r}")
-        check_run_spec(container.kwargs, config.stash[SESSION_KEY].settings.bind_host or "127.0.0.1")
+        check_run_spec(container.kwargs, config.stash[SETTINGS_KEY].bind_host or "127.0.0.1")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -190,7 +249,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 
 def _docker(request: pytest.FixtureRequest) -> DockerSession:
-    return request.config.stash[SESSION_KEY]
+    return _session(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -203,19 +262,22 @@ def docker_engine(request: pytest.FixtureRequest) -> Engine:
         if docker.settings.required:
             pytest.fail(f"Docker is required (--docker-required), but {engine}", pytrace=False)
         pytest.skip(f"Docker: {engine}")
+    _terminate_as_interrupt(request.config)
     return docker.engine()
 
 
 @pytest.fixture(scope="session")
 def docker_settings(request: pytest.FixtureRequest) -> Settings:
     """The session's effective options (command line, else ini, else default)."""
-    return _docker(request).settings
+    return request.config.stash[SETTINGS_KEY]
 
 
 @pytest.fixture(scope="session")
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
     """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
     relative path starts at the folder of the file that calls it. Each spec is built once."""
+    from .build import BuildSpec
+
     docker = _docker(request)
 
     def build(path: str | Path, *, base_dir: str | Path | None = None, **options: Any) -> Image:
@@ -234,11 +296,13 @@ def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image
             f"{request.node.nodeid} uses the docker_image fixture but has no "
             "@pytest.mark.docker_image(path) marker (on the test, its class or its module)"
         )
+    from .build import spec_from_marker
+
     return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
 
 
 def _keep(config: pytest.Config, failed: bool) -> bool:
-    keep = config.stash[SESSION_KEY].settings.keep_containers
+    keep = config.stash[SETTINGS_KEY].keep_containers
     return keep == "always" or (keep == "failed" and failed)
 
 
@@ -310,7 +374,8 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     style = item.config.getoption("tbstyle", "auto")
     if item.config.getoption("fulltrace", False) or style not in ("auto", "long", "short"):
         return None
-    users = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(INTERNAL_DIRS))
+    internal = _internal_dirs()
+    users = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(internal))
     if not users:  # raised by a fixture of the plugin itself: the message is all there is
         return "\n".join(
             f"E   {line}" for line in f"{type(excinfo.value).__qualname__}: {excinfo.value}".splitlines()
@@ -320,32 +385,38 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    error = call.excinfo.value if call.excinfo is not None else None
-    if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
-        report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
-    if not report.failed:
+class _Reports:
+    """The per-test report hook, registered when the session first uses Docker: until then,
+    tests cost the plugin nothing."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        error = call.excinfo.value if call.excinfo is not None else None
+        if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
+            report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
+        item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+        if not report.failed:
+            return report
+        if isinstance(error, BuildError) and error.log:
+            report.sections.append(("docker build log", "\n".join(error.log)))
+        if isinstance(error, (ContainerExited, NotReady)) and error.logs:
+            report.sections.append((f"docker logs {error.name}", error.logs))
+        scope = item.stash.get(SCOPE_KEY, None)
+        if scope is not None and report.when in ("setup", "call"):
+            for container in scope.containers:
+                report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
         return report
-    if isinstance(error, BuildError) and error.log:
-        report.sections.append(("docker build log", "\n".join(error.log)))
-    if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-        report.sections.append((f"docker logs {error.name}", error.logs))
-    scope = item.stash.get(SCOPE_KEY, None)
-    if scope is not None and report.when in ("setup", "call"):
-        for container in scope.containers:
-            report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
-    return report
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    docker = config.stash[SESSION_KEY]
+    if SESSION_KEY not in config.stash and not config.stash[WORKERS_USED_KEY]:
+        return  # Docker was not used: nothing to remove, nothing to report to the controller
+    docker = _session(config)
     docker.finish(
         keep_session_containers=_keep(config, session.testsfailed > 0),
         workers_used_docker=config.stash[WORKERS_USED_KEY],
@@ -361,7 +432,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    docker = config.stash[SESSION_KEY]
+    docker = config.stash.get(SESSION_KEY, None)
+    if docker is None:
+        return
     kept = config.stash[KEPT_KEY]
     swept = docker.swept
     if docker.stats.empty and not docker.problems and not kept and not (swept and swept.total):
