@@ -226,11 +226,14 @@ class Builder:
         """What another process of the session built (or failed to build) for `spec`."""
         if "error" in record:
             return BuildError(**record["error"])
-        return self._without_build(spec, record["image"], "built for the session by another worker", 0.0)
+        why = "built for the session by another worker"
+        return self._without_build(spec, record["image"], why, 0.0, shared=True)
 
-    def _without_build(self, spec: BuildSpec, image_id: str, why: str, seconds: float) -> Image:
+    def _without_build(
+        self, spec: BuildSpec, image_id: str, why: str, seconds: float, *, shared: bool = False
+    ) -> Image:
         """An image that `spec` gets without a `docker build` of its own."""
-        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True))
+        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True, shared=shared))
         log = [f"reused {image_id[:19]}: {why}"]
         return Image(
             self.engine.client.images.get(image_id),

@@ -1,6 +1,12 @@
 """pytest glue: options, markers, fixtures, the report header, report sections and the summary.
 
 No Docker logic lives here: every fixture hands its work to `DockerSession` (session.py).
+
+pytest loads this module for every run where the plugin is installed, so it costs nothing to a
+run that uses no Docker: docker-py, requests and tenacity (the modules behind `DockerSession`)
+are imported when a test first uses a Docker fixture or marker, the engine is first contacted
+then (or after collection, for the header line, when a collected test uses Docker), and the
+per-test report hook is registered only then.
 """
 
 from __future__ import annotations
@@ -10,31 +16,34 @@ import signal
 import sys
 from collections.abc import Callable, Generator, Iterator
 from contextlib import nullcontext
+from functools import lru_cache
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
 import pluggy
 import pytest
-import requests
 
-from .build import BuildSpec, spec_from_marker
-from .containers import Container, check_run_spec
-from .engine import Engine
 from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady, report_tail
-from .images import Image
-from .labels import Identity
-from .registry import Registry
-from .session import DockerSession, Scope
 from .settings import OPTIONS, Settings, SettingsError
 from .stats import Stats
 
-SESSION_KEY = pytest.StashKey[DockerSession]()
-SCOPE_KEY = pytest.StashKey[Scope]()
+if TYPE_CHECKING:
+    from .containers import Container
+    from .engine import Engine
+    from .images import Image
+    from .labels import Identity
+    from .registry import Registry
+    from .session import DockerSession, Scope
+
+SESSION_KEY: pytest.StashKey[DockerSession] = pytest.StashKey()  # set when Docker is first used
+SETTINGS_KEY = pytest.StashKey[Settings]()
+IDENTITY_KEY: pytest.StashKey[Identity] = pytest.StashKey()
+SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
+MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
 MARKER_ERROR_KEY = pytest.StashKey[str]()
 
 MARKERS = (
@@ -45,11 +54,13 @@ MARKERS = (
     "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
 )
 
-INTERNAL_DIRS = tuple(
-    str(Path(module.__file__ or "").resolve().parent) for module in (sys.modules[__name__], pytest, pluggy)
-)
-INTERNAL_DIRS += (str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"),)
-ENGINE_CLIENT_DIRS = (INTERNAL_DIRS[0], str(Path(docker.__file__ or "").resolve().parent))
+
+@lru_cache(maxsize=1)
+def _internal_dirs() -> tuple[str, ...]:
+    """Where the plugin's and pytest's own frames live (left out of error tracebacks)."""
+    modules = (sys.modules[__name__], pytest, pluggy)
+    dirs = tuple(str(Path(module.__file__ or "").resolve().parent) for module in modules)
+    return (*dirs, str(Path(pytest.__file__ or "").resolve().parent.parent / "_pytest"))
 
 
 # ---------------------------------------------------------------------------- options, set-up
@@ -98,19 +109,41 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.resolve(lambda o: config.getoption(o.dest), lambda o: config.getini(o.ini))
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
-    worker = getattr(config, "workerinput", None)
-    if worker is not None and "dockerimg_session" in worker:
-        owner, started = (int(value) for value in worker["dockerimg_owner"].split("@"))
-        identity = Identity.create(worker["dockerimg_session"], owner, started)
-    else:
-        identity = Identity.create()
-    docker = DockerSession(settings, identity, owner=worker is None, progress=_emitter(config))
-    config.stash[SESSION_KEY] = docker
+    config.stash[SETTINGS_KEY] = settings
     config.stash[KEPT_KEY] = []
     config.stash[WORKERS_USED_KEY] = False
-    if worker is None and config.pluginmanager.hasplugin("xdist"):
+    config.stash[MARKED_KEY] = False
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "dockerimg-xdist")
-    _terminate_as_interrupt(config)
+
+
+def _identity(config: pytest.Config) -> Identity:
+    """The session's identity: this process's, or in an xdist worker the controller's."""
+    identity = config.stash.get(IDENTITY_KEY, None)
+    if identity is None:
+        from .labels import Identity
+
+        worker = getattr(config, "workerinput", None)
+        if worker is not None and "dockerimg_session" in worker:
+            owner, started = (int(value) for value in worker["dockerimg_owner"].split("@"))
+            identity = Identity.create(worker["dockerimg_session"], owner, started)
+        else:
+            identity = Identity.create()
+        config.stash[IDENTITY_KEY] = identity
+    return identity
+
+
+def _session(config: pytest.Config) -> DockerSession:
+    """The Docker side of this session, made on first use (this imports docker-py)."""
+    docker = config.stash.get(SESSION_KEY, None)
+    if docker is None:
+        from .session import DockerSession
+
+        settings, owner = config.stash[SETTINGS_KEY], not hasattr(config, "workerinput")
+        docker = DockerSession(settings, _identity(config), owner=owner, progress=_emitter(config))
+        config.stash[SESSION_KEY] = docker
+        config.pluginmanager.register(_Reports(), "dockerimg-reports")
+    return docker
 
 
 def _terminate_as_interrupt(config: pytest.Config) -> None:
@@ -139,29 +172,41 @@ class _XdistController:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        identity = self.config.stash[SESSION_KEY].identity
+        identity = _identity(self.config)
         node.workerinput["dockerimg_session"] = identity.session
         node.workerinput["dockerimg_owner"] = f"{identity.owner}@{identity.started}"
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get("dockerimg")
-        if not output:
+        if not output:  # the worker did not use Docker
             return
-        docker = self.config.stash[SESSION_KEY]
+        docker = _session(self.config)
         docker.stats.merge(Stats.from_dict(output["stats"]))
         docker.problems += output["problems"]
         self.config.stash[KEPT_KEY] += output["kept"]
         self.config.stash[WORKERS_USED_KEY] |= bool(output["used"])
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    docker = config.stash[SESSION_KEY]
+def _uses_docker(item: pytest.Item) -> bool:
+    # Every Docker fixture depends on docker_engine, and fixturenames is the closure.
+    return "docker_engine" in getattr(item, "fixturenames", ())
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The engine line of the header, written once collection shows that a test uses Docker:
+    a run without Docker tests does not contact the engine at all."""
+    verbose = config.option.verbose >= 0 and not config.option.no_header
+    if not verbose or config.option.collectonly or hasattr(config, "workerinput"):
+        return []
+    if not config.stash[MARKED_KEY] and not any(_uses_docker(item) for item in items):
+        return []
+    docker = _session(config)
     engine = docker.probe()
-    if isinstance(engine, Engine):
+    if not isinstance(engine, EngineUnavailable):
         bind = docker.bind_host
-        return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
+        return [f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
-    return f"docker: {engine}; tests that need Docker will {then}"
+    return [f"docker: {engine}; tests that need Docker will {then}"]
 
 
 # ---------------------------------------------------------------------------- marker validation
@@ -169,14 +214,25 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def _validate_markers(item: pytest.Item) -> None:
     config = item.config
-    image = item.get_closest_marker("docker_image")
+    image = container = None
+    for mark in item.iter_markers():  # closest first; one walk of the node chain, not two
+        if mark.name == "docker_image" and image is None:
+            image = mark
+        elif mark.name == "docker_container" and container is None:
+            container = mark
+    if image is None and container is None:
+        return
+    config.stash[MARKED_KEY] = True
     if image is not None:
+        from .build import spec_from_marker
+
         spec_from_marker(image.args, image.kwargs, item.path.parent)
-    container = item.get_closest_marker("docker_container")
     if container is not None:
+        from .containers import check_run_spec
+
         if container.args:
             raise DockerImgError(f"docker_container takes keyword arguments only, got {container.args!r}")
-        check_run_spec(container.kwargs, config.stash[SESSION_KEY].settings.bind_host or "127.0.0.1")
+        check_run_spec(container.kwargs, config.stash[SETTINGS_KEY].bind_host or "127.0.0.1")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -190,21 +246,27 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
             except DockerImgError as error:
                 # This test fails at its setup; the others still run, and each bad one is reported.
                 item.stash[MARKER_ERROR_KEY] = f"invalid docker marker on {item.nodeid}: {error}"
+                plugins = item.config.pluginmanager
+                if not plugins.has_plugin("dockerimg-marker-errors"):
+                    plugins.register(_MarkerErrors(), "dockerimg-marker-errors")
     return result
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    error = item.stash.get(MARKER_ERROR_KEY, None)
-    if error is not None:
-        pytest.fail(error, pytrace=False)
+class _MarkerErrors:
+    """Fails the tests with a bad docker marker; registered only when a run has one."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        error = item.stash.get(MARKER_ERROR_KEY, None)
+        if error is not None:
+            pytest.fail(error, pytrace=False)
 
 
 # ---------------------------------------------------------------------------- fixtures
 
 
 def _docker(request: pytest.FixtureRequest) -> DockerSession:
-    return request.config.stash[SESSION_KEY]
+    return _session(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +279,7 @@ def docker_engine(request: pytest.FixtureRequest) -> Engine:
         if docker.settings.required:
             pytest.fail(f"Docker is required (--docker-required), but {engine}", pytrace=False)
         pytest.skip(f"Docker: {engine}")
+    _terminate_as_interrupt(request.config)
     return docker.engine()
 
 
@@ -232,6 +295,8 @@ def docker_settings(request: pytest.FixtureRequest) -> Settings:
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
     """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
     relative path starts at the folder of the file that calls it. Each spec is built once."""
+    from .build import BuildSpec
+
     docker = _docker(request)
 
     def build(path: str | Path, *, base_dir: str | Path | None = None, **options: Any) -> Image:
@@ -251,6 +316,8 @@ def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image
             "@pytest.mark.docker_image(path) marker: put one on the test, its class or its module",
             pytrace=False,
         )
+    from .build import spec_from_marker
+
     return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
 
 
@@ -321,7 +388,8 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     style = item.config.getoption("tbstyle", "auto")
     if item.config.getoption("fulltrace", False) or style not in ("auto", "long", "short"):
         return None
-    users = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(INTERNAL_DIRS))
+    internal = _internal_dirs()
+    users = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(internal))
     if not users:  # raised by a fixture of the plugin itself: the message is all there is
         return "\n".join(
             f"E   {line}" for line in f"{type(excinfo.value).__qualname__}: {excinfo.value}".splitlines()
@@ -331,64 +399,70 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    error = call.excinfo.value if call.excinfo is not None else None
-    if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
-        report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
-    if not report.failed:
+class _Reports:
+    """The per-test report hook, registered when the session first uses Docker: until then,
+    tests cost the plugin nothing."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        error = call.excinfo.value if call.excinfo is not None else None
+        if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
+            report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
+        item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+        if not report.failed:
+            return report
+        if call.excinfo is not None and _from_the_engine(call.excinfo):
+            report.longrepr = _engine_failure(item, call.excinfo)
+        if isinstance(error, BuildError) and error.log:
+            log = error.log if isinstance(error.log, str) else "\n".join(error.log)
+            report.sections.append(("docker build log", report_tail(log, "run the build with docker build")))
+        if isinstance(error, (ContainerExited, NotReady)) and error.logs:
+            rest = f"docker logs {error.name}, with --keep-containers failed"
+            report.sections.append((f"docker logs {error.name}", report_tail(error.logs, rest)))
+        scope = item.stash.get(SCOPE_KEY, None)
+        if scope is not None and report.when in ("setup", "call"):
+            for container in scope.containers:
+                try:
+                    logs = container.logs() or "(no output)"
+                except Exception as failure:  # the engine may be gone: the report must still be made
+                    logs = f"(the logs could not be read: {type(failure).__name__}: {failure})"
+                rest = f"docker logs {container.name}, with --keep-containers failed"
+                report.sections.append((f"docker logs {container.name}", report_tail(logs, rest)))
         return report
-    if call.excinfo is not None and _from_the_engine(call.excinfo):
-        report.longrepr = _engine_failure(item, call.excinfo)
-    if isinstance(error, BuildError) and error.log:
-        log = "\n".join(error.log) if not isinstance(error.log, str) else error.log
-        report.sections.append(("docker build log", report_tail(log, "run the build with docker build")))
-    if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-        rest = f"docker logs {error.name}, with --keep-containers failed"
-        report.sections.append((f"docker logs {error.name}", report_tail(error.logs, rest)))
-    scope = item.stash.get(SCOPE_KEY, None)
-    if scope is not None and report.when in ("setup", "call"):
-        for container in scope.containers:
-            try:
-                logs = container.logs() or "(no output)"
-            except Exception as failure:  # the engine may be gone: the report must still be made
-                logs = f"(the logs could not be read: {type(failure).__name__}: {failure})"
-            rest = f"docker logs {container.name}, with --keep-containers failed"
-            report.sections.append((f"docker logs {container.name}", report_tail(logs, rest)))
-    return report
-
-
-_ENGINE_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 
 def _from_the_engine(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
     """A lost or frozen engine: a connection error or timeout raised while the plugin or
     docker-py (not the test's own HTTP calls) talked to it."""
-    if not isinstance(excinfo.value, _ENGINE_ERRORS):
+    import docker
+    import requests
+
+    if not isinstance(excinfo.value, (requests.ConnectionError, requests.Timeout)):
         return False
-    return any(str(entry.path).startswith(ENGINE_CLIENT_DIRS) for entry in excinfo.traceback)
+    client_dirs = (_internal_dirs()[0], str(Path(docker.__file__ or "").resolve().parent))
+    return any(str(entry.path).startswith(client_dirs) for entry in excinfo.traceback)
 
 
 def _engine_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
-    docker = item.config.stash[SESSION_KEY]
+    import requests
+
+    docker = _session(item.config)
     engine = docker.probe()
-    address = engine.address if isinstance(engine, (Engine, EngineUnavailable)) else "?"
+    plugin_dir = _internal_dirs()[0]
     doing = next(
-        (entry.name for entry in reversed(excinfo.traceback) if str(entry.path).startswith(INTERNAL_DIRS[0])),
-        "talking to it",
+        (entry.name for entry in reversed(excinfo.traceback) if str(entry.path).startswith(plugin_dir)),
+        "a call to it",
     )
-    timeout = docker.settings.api_timeout
     what = (
-        f"did not answer within {timeout:g} s (--docker-api-timeout)"
+        f"did not answer within {docker.settings.api_timeout:g} s (--docker-api-timeout)"
         if isinstance(excinfo.value, requests.Timeout)
         else "stopped answering"
     )
     return (
-        f"the Docker engine at {address} {what} while the plugin was in {doing}: "
+        f"the Docker engine at {engine.address} {what} while the plugin was in {doing}: "
         f"{type(excinfo.value).__name__}: {str(excinfo.value)[:300]}\n"
         "Is dockerd still running? Check with: docker info"
     )
@@ -397,7 +471,9 @@ def _engine_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcepti
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    docker = config.stash[SESSION_KEY]
+    if SESSION_KEY not in config.stash and not config.stash[WORKERS_USED_KEY]:
+        return  # Docker was not used: nothing to remove, nothing to report to the controller
+    docker = _session(config)
     docker.finish(
         session_failed=session.testsfailed > 0,
         workers_used_docker=config.stash[WORKERS_USED_KEY],
@@ -413,7 +489,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    docker = config.stash[SESSION_KEY]
+    docker = config.stash.get(SESSION_KEY, None)
+    if docker is None:
+        return
     kept = config.stash[KEPT_KEY]
     swept = docker.swept
     if docker.stats.empty and not docker.problems and not kept and not (swept and swept.total):
