@@ -19,6 +19,7 @@ from .errors import (
     RegistryError,
 )
 from .images import HistoryRow, Image
+from .networks import Network
 from .registry import Registry
 from .wait import ExecResult
 
@@ -37,6 +38,7 @@ __all__ = [
     "HistoryRow",
     "Image",
     "InvalidSpec",
+    "Network",
     "NotReady",
     "PortConflict",
     "Registry",

@@ -1,5 +1,5 @@
 """Removal of what the plugin created: containers fast (kill, or a graceful stop only when asked),
-then tags, images (`rmi --no-prune`, so the layer cache survives) and volumes.
+then networks, tags, images (`rmi --no-prune`, so the layer cache survives) and volumes.
 
 `Tracker` removes what one scope (a test, the session) created, in the foreground or through the
 `Reaper` in the background; `remove_marked` removes what a session's mark covers, for the end of
@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as all_done
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,23 @@ def remove_tag(api: docker.APIClient, ref: str) -> list[str]:
     return problems
 
 
+def remove_network(api: docker.APIClient, network_id: str) -> list[str]:
+    """Remove a network. Containers that another scope attached to it (which the engine would
+    refuse with "has active endpoints") are disconnected first: the network's scope is over."""
+    problems: list[str] = []
+    with _noting(problems, f"remove network {network_id[:12]}"):
+        try:
+            api.remove_network(network_id)
+        except APIError as error:
+            if "active endpoints" not in str(error):
+                raise
+            for container_id in api.inspect_network(network_id).get("Containers") or {}:
+                with _noting(problems, f"disconnect container {container_id[:12]} from {network_id[:12]}"):
+                    api.disconnect_container_from_network(container_id, network_id, force=True)
+            api.remove_network(network_id)
+    return problems
+
+
 def remove_volume(api: docker.APIClient, name: str) -> list[str]:
     problems: list[str] = []
     with _noting(problems, f"remove volume {name}"):
@@ -77,11 +95,12 @@ class Removed:
     containers: int = 0
     images: int = 0
     volumes: int = 0
+    networks: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.containers + self.images + self.volumes
+        return self.containers + self.images + self.volumes + self.networks
 
 
 def children_first(images: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -120,8 +139,9 @@ def made_by_plugin(api: docker.APIClient, image: Mapping[str, Any], mark: Mark) 
 
 
 def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
-    """Remove the containers, images and volumes whose plugin mark satisfies `doomed`, that
-    the plugin made itself. Containers kept on purpose stay, and so do the images they use."""
+    """Remove the containers, networks, images and volumes whose plugin mark satisfies `doomed`,
+    that the plugin made itself. Containers kept on purpose stay, and so do the networks, images
+    and volumes they use."""
     removed = Removed()
 
     def marked(
@@ -143,6 +163,17 @@ def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Remo
         removed.problems += problems
         removed.containers += not problems
     remaining = api.containers(all=True)
+    attached = {
+        network.get("NetworkID")
+        for container in remaining
+        for network in ((container.get("NetworkSettings") or {}).get("Networks") or {}).values()
+    }
+    for network, _ in marked(api.networks(filters=ALL), ("network",)):
+        if network["Id"] in attached:
+            continue
+        problems = remove_network(api, network["Id"])
+        removed.problems += problems
+        removed.networks += not problems
     in_use = {c["ImageID"] for c in remaining}
     images = {
         image["Id"]: (image, mark)
@@ -182,19 +213,36 @@ class Reaper:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _remove(self, container_ids: list[str], tags: list[str], stop_timeout: float) -> list[str]:
+    def _remove(
+        self,
+        container_ids: list[str],
+        tags: list[str],
+        stop_timeout: float,
+        networks: list[str],
+        earlier: list[Future[list[str]]],
+    ) -> list[str]:
         problems = [
             problem for cid in container_ids for problem in remove_container(self.api, cid, stop_timeout)
         ]
         # Only now: a tag's image cannot go while a container of it exists.
-        return problems + [problem for ref in tags for problem in remove_tag(self.api, ref)]
+        problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
+        if networks:
+            # Containers of earlier scopes may be on these networks too (a module's network
+            # outlives its tests' containers): their removals were submitted first.
+            all_done(earlier)
+        return problems + [problem for nid in networks for problem in remove_network(self.api, nid)]
 
     def submit(
-        self, container_ids: Iterable[str], tags: Iterable[str] = (), stop_timeout: float = 0.0
+        self,
+        container_ids: Iterable[str],
+        tags: Iterable[str] = (),
+        stop_timeout: float = 0.0,
+        networks: Iterable[str] = (),
     ) -> None:
-        """Remove the containers, then the tags; at once when the reaper is already closed."""
-        work = (list(container_ids), list(tags), stop_timeout)
+        """Remove the containers, then the tags, then (once every earlier submission is done) the
+        networks; at once when the reaper is already closed."""
         with self._lock:
+            work = (list(container_ids), list(tags), stop_timeout, list(networks), list(self._pending))
             if not self._closed:
                 self._pending.append(self._pool.submit(self._remove, *work))
                 return
@@ -217,30 +265,39 @@ class Reaper:
 
 @dataclass
 class Tracker:
-    """What one scope (a test, or the session) created, removed in dependency order by `close`:
-    containers, then tags, then volumes. With a `reaper`, in the background."""
+    """What one scope (a test, a class, a module, the session) created, removed in dependency
+    order by `close`: containers, then tags, then networks, then volumes. With a `reaper`, in the
+    background (unless `background` is False: the reaper's earlier removals are then waited for
+    before networks go)."""
 
     api: docker.APIClient
     stop_timeout: float = 0.0
     reaper: Reaper | None = None
+    background: bool = True
     containers: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
 
     def close(self, *, keep_containers: bool = False) -> list[str]:
-        """Remove everything tracked (containers and their volumes only when not kept); return
-        the problems met."""
+        """Remove everything tracked (containers, their networks and volumes only when not
+        kept); return the problems met."""
         containers = [] if keep_containers else list(reversed(self.containers))
         tags = list(reversed(self.tags))
+        networks = [] if keep_containers else list(reversed(self.networks))
         volumes = [] if keep_containers else list(self.volumes)
         self.containers.clear()
         self.tags.clear()
+        self.networks.clear()
         self.volumes.clear()
-        if self.reaper is not None and not volumes:
-            self.reaper.submit(containers, tags, self.stop_timeout)
+        if self.reaper is not None and self.background and not volumes:
+            self.reaper.submit(containers, tags, self.stop_timeout, networks)
             return []
         problems = [
             problem for cid in containers for problem in remove_container(self.api, cid, self.stop_timeout)
         ]
         problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
+        if networks and self.reaper is not None:
+            self.reaper.wait()  # containers of other scopes on these networks are being removed
+        problems += [problem for nid in networks for problem in remove_network(self.api, nid)]
         return problems + [problem for name in volumes for problem in remove_volume(self.api, name)]

@@ -1,7 +1,7 @@
 """The label that marks everything the plugin creates, and the identity of one test session.
 
-Every container, image and volume the plugin creates carries one label, `pytest-dockerimg=
-kind=<container|image|commit|volume>,session=<id>,host=<machine>,owner=<pid>,started=<ticks>,
+Every container, image, volume and network the plugin creates carries one label, `pytest-dockerimg=
+kind=<container|image|commit|volume|network>,session=<id>,host=<machine>,owner=<pid>,started=<ticks>,
 keep=<true|false>[,inputs=<digest>][,prune=true][,source=<container>]`:
 what it is, which session made it, on which machine (hostname, boot and pid namespace), which
 process owns that session and when that process started (the watcher and the stale sweep check
@@ -28,7 +28,7 @@ from typing import Literal
 
 LABEL = "pytest-dockerimg"
 ALL = {"label": [LABEL]}
-Kind = Literal["container", "image", "commit", "volume"]
+Kind = Literal["container", "image", "commit", "volume", "network"]
 
 
 def new_session_id() -> str:

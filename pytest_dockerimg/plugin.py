@@ -17,18 +17,20 @@ import pluggy
 import pytest
 
 from .build import BuildSpec, spec_from_marker
-from .containers import Container, check_run_spec
+from .containers import Container, capped_log, check_run_spec
 from .engine import Engine
 from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady
 from .images import Image
 from .labels import Identity
+from .networks import Network
 from .registry import Registry
 from .session import DockerSession, Scope
 from .settings import OPTIONS, Settings, SettingsError
 from .stats import Stats
 
 SESSION_KEY = pytest.StashKey[DockerSession]()
-SCOPE_KEY = pytest.StashKey[Scope]()
+SCOPES_KEY = pytest.StashKey[dict[str, Scope]]()  # the Docker scopes a node holds, by pytest scope
+FAILED_KEY = pytest.StashKey[bool]()  # a test in this node failed
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
@@ -253,36 +255,60 @@ def _describe_kept(containers: list[Container], where: str) -> list[str]:
     return lines
 
 
-def _test_failed(item: pytest.Item) -> bool:
-    return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
+def _docker_scope(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Scope]:
+    """The containers and networks of one scope (a test, class, module or the session), behind
+    `docker_run*` and `docker_network*` of that scope; removed when the scope ends (containers,
+    then networks), or kept by --keep-containers when a test in the scope failed."""
+    docker = _docker(request)
+    node = request.node
+    where = "the session" if request.scope == "session" else node.nodeid
+    if request.scope == "session":
+        scope = docker.session_scope
+    else:
+        scope = docker.scope(node.name, background_teardown=request.scope == "function")
+    node.stash.setdefault(SCOPES_KEY, {})[request.scope] = scope
+    yield scope
+    keep = _keep(request.config, node.stash.get(FAILED_KEY, False))
+    if keep:
+        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, where)
+    docker.problems += scope.close(keep=keep)
 
 
-@pytest.fixture
-def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Callable[..., Container]]:
+# One implementation per fixture, registered at each scope (as pytest-mock does).
+_scope_function = pytest.fixture(name="_docker_scope_function")(_docker_scope)
+_scope_class = pytest.fixture(name="_docker_scope_class", scope="class")(_docker_scope)
+_scope_module = pytest.fixture(name="_docker_scope_module", scope="module")(_docker_scope)
+_scope_session = pytest.fixture(name="_docker_scope_session", scope="session")(_docker_scope)
+
+
+def _scope_of(request: pytest.FixtureRequest) -> Scope:
+    scope: Scope = request.getfixturevalue(f"_docker_scope_{request.scope}")
+    return scope
+
+
+def _run(request: pytest.FixtureRequest) -> Callable[..., Container]:
     """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
-    **run_kwargs) -> Container`; every container it started is removed when the test ends."""
-    docker = _docker(request)
-    scope = docker.scope(request.node.name)
-    request.node.stash[SCOPE_KEY] = scope
-    yield scope.runner.run
-    keep = _keep(request.config, _test_failed(request.node))
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, request.node.nodeid)
-    docker.problems += scope.close(keep=keep)
+    network, aliases, **run_kwargs) -> Container`: `docker run -d`. Every container it started is
+    removed when the fixture's scope ends: the test (`docker_run`), the class
+    (`docker_run_class`), the module (`docker_run_module`) or the session (`docker_run_session`)."""
+    return _scope_of(request).runner.run
 
 
-@pytest.fixture(scope="session")
-def docker_run_session(
-    request: pytest.FixtureRequest, docker_engine: Engine
-) -> Iterator[Callable[..., Container]]:
-    """Like `docker_run`, but the containers live until the end of the session."""
-    docker = _docker(request)
-    scope = docker.session_scope
-    yield scope.runner.run
-    keep = _keep(request.config, request.session.testsfailed > 0)
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, "the session")
-    docker.problems += scope.close(keep=keep)
+docker_run = pytest.fixture(name="docker_run")(_run)
+docker_run_class = pytest.fixture(name="docker_run_class", scope="class")(_run)
+docker_run_module = pytest.fixture(name="docker_run_module", scope="module")(_run)
+docker_run_session = pytest.fixture(name="docker_run_session", scope="session")(_run)
+
+
+def _network(request: pytest.FixtureRequest) -> Callable[..., Network]:
+    """`network(name=None, *, internal=False) -> Network`: `docker network create`. Pass it to
+    `docker_run(..., network=net, aliases=["db"])`. Each network is removed after the containers
+    of its scope: the test (`docker_network`) or the session (`docker_network_session`)."""
+    return _scope_of(request).networks.create
+
+
+docker_network = pytest.fixture(name="docker_network")(_network)
+docker_network_session = pytest.fixture(name="docker_network_session", scope="session")(_network)
 
 
 @pytest.fixture
@@ -333,13 +359,36 @@ def pytest_runtest_makereport(
         return report
     if isinstance(error, BuildError) and error.log:
         report.sections.append(("docker build log", "\n".join(error.log)))
+    for node in item.listchain():
+        node.stash[FAILED_KEY] = True
     if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-        report.sections.append((f"docker logs {error.name}", error.logs))
-    scope = item.stash.get(SCOPE_KEY, None)
-    if scope is not None and report.when in ("setup", "call"):
-        for container in scope.containers:
-            report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
+        report.sections.append(
+            (f"docker logs {error.name}", capped_log(error.logs, _how_to_see_all(item, error.name)))
+        )
+    if report.when in ("setup", "call"):
+        for container in _containers_used(item):
+            log = container.report_log(_how_to_see_all(item, container.name))
+            report.sections.append((f"docker logs {container.name}", log or "(no output)"))
     return report
+
+
+def _containers_used(item: pytest.Item) -> list[Container]:
+    """The containers a test used: those of its own `docker_run`, and those started so far by
+    the class, module and session scopes whose fixtures the test requested (directly or through
+    other fixtures)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    used = []
+    for node in item.listchain():
+        for name, scope in node.stash.get(SCOPES_KEY, {}).items():
+            if node is item or {f"docker_run_{name}", f"docker_network_{name}"} & fixtures:
+                used += scope.containers
+    return used
+
+
+def _how_to_see_all(item: pytest.Item, name: str) -> str:
+    if item.config.stash[SESSION_KEY].settings.keep_containers == "never":
+        return f"to see all of it, run with --keep-containers failed, then: docker logs {name}"
+    return f"all of it: docker logs {name}"
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
@@ -372,7 +421,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if swept and swept.total:
         terminalreporter.write_line(
             f"removed what dead sessions left behind: {swept.containers} container(s), "
-            f"{swept.images} image(s), {swept.volumes} volume(s)"
+            f"{swept.images} image(s), {swept.volumes} volume(s), {swept.networks} network(s)"
         )
     for line in kept:
         terminalreporter.write_line(line)

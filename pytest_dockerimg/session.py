@@ -1,6 +1,7 @@
 """`DockerSession`: everything Docker that one test session (or one xdist worker) owns, wired
-together: the engine connection, the watcher and stale sweep, the builder, the runners of each
-test and of the session, the registry, and the final removal of what the session created."""
+together: the engine connection, the watcher and stale sweep, the builder, the runners and
+network factories of each scope (test, class, module, session), the registry, and the final
+removal of what the session created."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .engine import Engine, connect
 from .errors import EngineUnavailable
 from .images import Image
 from .labels import Identity
+from .networks import Networks
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
 from .state import forget_session, record_kept
@@ -31,9 +33,11 @@ def default_bind_host(asked: str | None, remote_engine: bool) -> str:
 
 @dataclass
 class Scope:
-    """The containers of one test (or of the session) and what removes them."""
+    """The containers and networks of one scope (a test, class, module, or the session) and what
+    removes them: containers first, then networks."""
 
     runner: Runner
+    networks: Networks
     tracker: Tracker
     stats: Stats
 
@@ -111,12 +115,17 @@ class DockerSession:
         return self.builder.build(spec)
 
     def scope(self, name: str, *, background_teardown: bool = True) -> Scope:
-        """A new set of containers, for one test (or, via `session_scope`, for the session)."""
+        """A new set of containers and networks, for one test, class or module (or, via
+        `session_scope`, for the session)."""
         engine = self.engine()
         if self._reaper is None:
             self._reaper = Reaper(engine.api)
-        reaper = self._reaper if background_teardown else None
-        tracker = Tracker(engine.api, stop_timeout=self.settings.stop_timeout, reaper=reaper)
+        tracker = Tracker(
+            engine.api,
+            stop_timeout=self.settings.stop_timeout,
+            reaper=self._reaper,
+            background=background_teardown,
+        )
         runner = Runner(
             engine,
             self.identity,
@@ -125,10 +134,14 @@ class DockerSession:
             timeout=self.settings.timeout,
             keep_containers=self.settings.keep_containers,
             keep_images=self.settings.keep_images,
+            stop_timeout=self.settings.stop_timeout,
             stats=self.stats,
             name_prefix=name,
         )
-        return Scope(runner, tracker, self.stats)
+        networks = Networks(
+            engine, self.identity, tracker, keep=self.settings.keep_containers == "always", name_prefix=name
+        )
+        return Scope(runner, networks, tracker, self.stats)
 
     @property
     def bind_host(self) -> str:
