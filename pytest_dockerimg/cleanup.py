@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as all_done
@@ -66,20 +67,25 @@ def remove_tag(api: docker.APIClient, ref: str) -> list[str]:
     return problems
 
 
-def remove_network(api: docker.APIClient, network_id: str) -> list[str]:
-    """Remove a network. Containers that another scope attached to it (which the engine would
-    refuse with "has active endpoints") are disconnected first: the network's scope is over."""
+def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0) -> list[str]:
+    """Remove a network. Containers still on it (which the engine would refuse with "has active
+    endpoints") are disconnected first: another scope's, whose network ends with this scope,
+    or ones being removed right now (then the endpoint goes within `settle` seconds)."""
     problems: list[str] = []
+    deadline = time.monotonic() + settle
     with _noting(problems, f"remove network {network_id[:12]}"):
-        try:
-            api.remove_network(network_id)
-        except APIError as error:
-            if "active endpoints" not in str(error):
-                raise
+        while True:
+            try:
+                api.remove_network(network_id)
+                break
+            except APIError as error:
+                if "active endpoints" not in str(error) or time.monotonic() > deadline:
+                    raise
             for container_id in api.inspect_network(network_id).get("Containers") or {}:
-                with _noting(problems, f"disconnect container {container_id[:12]} from {network_id[:12]}"):
+                try:
                     api.disconnect_container_from_network(container_id, network_id, force=True)
-            api.remove_network(network_id)
+                except APIError:
+                    time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
     return problems
 
 
@@ -293,11 +299,11 @@ class Tracker:
         if self.reaper is not None and self.background and not volumes:
             self.reaper.submit(containers, tags, self.stop_timeout, networks)
             return []
+        if self.reaper is not None:
+            self.reaper.wait()  # what earlier scopes left to it may be on this scope's networks
         problems = [
             problem for cid in containers for problem in remove_container(self.api, cid, self.stop_timeout)
         ]
         problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
-        if networks and self.reaper is not None:
-            self.reaper.wait()  # containers of other scopes on these networks are being removed
         problems += [problem for nid in networks for problem in remove_network(self.api, nid)]
         return problems + [problem for name in volumes for problem in remove_volume(self.api, name)]

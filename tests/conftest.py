@@ -69,9 +69,15 @@ class Leftovers:
     containers: frozenset[str]
     images: frozenset[str]
     volumes: frozenset[str]
+    networks: frozenset[str]
 
     def as_dict(self) -> dict[str, set[str]]:
-        return {"containers": set(self.containers), "images": set(self.images), "volumes": set(self.volumes)}
+        return {
+            "containers": set(self.containers),
+            "images": set(self.images),
+            "volumes": set(self.volumes),
+            "networks": set(self.networks),
+        }
 
 
 @pytest.fixture
@@ -93,6 +99,7 @@ def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Ca
             volumes=frozenset(
                 v["Name"] for v in api.volumes(filters=ALL).get("Volumes") or [] if inner(v.get("Labels"))
             ),
+            networks=frozenset(n["Name"] for n in api.networks(filters=ALL) if inner(n.get("Labels"))),
         )
 
     return take
@@ -101,13 +108,13 @@ def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Ca
 @pytest.fixture
 def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], None]:
     """Call after running inner pytest sessions: fails if they left a container, an image (or a
-    tag, which keeps its image alive) or a volume behind."""
+    tag, which keeps its image alive), a volume or a network behind."""
     before = inner_leftovers()
 
     def check() -> None:
         after = inner_leftovers()
         leaked = {kind: found - before.as_dict()[kind] for kind, found in after.as_dict().items()}
-        assert leaked == {"containers": set(), "images": set(), "volumes": set()}
+        assert leaked == {"containers": set(), "images": set(), "volumes": set(), "networks": set()}
 
     return check
 
