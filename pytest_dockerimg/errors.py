@@ -12,27 +12,6 @@ def tail(text: str | Sequence[str], lines: int = 15) -> str:
     return "\n".join(rows[-lines:])
 
 
-REPORT_LINES = 200
-REPORT_CHARACTERS = 20_000
-
-
-def report_tail(text: str, rest: str) -> str:
-    """A log capped for a report section: its last `REPORT_LINES` lines (and at most
-    `REPORT_CHARACTERS`), with a first line saying how much was left out and, in `rest`, how to
-    see the whole of it."""
-    rows = text.splitlines()
-    shown = rows[-REPORT_LINES:]
-    while len(shown) > 1 and sum(len(row) + 1 for row in shown) > REPORT_CHARACTERS:
-        shown = shown[1:]
-    if len(shown) == 1 and len(shown[0]) > REPORT_CHARACTERS:
-        shown = ["..." + shown[0][-REPORT_CHARACTERS:]]
-    left_out = len(rows) - len(shown)
-    if not left_out and shown == rows:
-        return text
-    head = f"[{left_out} earlier line(s) not shown; {rest}]" if left_out else f"[cut; {rest}]"
-    return "\n".join([head, *shown])
-
-
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 

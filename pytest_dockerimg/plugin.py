@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import pytest
 
-from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady, report_tail
+from .errors import BuildError, ContainerExited, DockerImgError, EngineUnavailable, NotReady
 from .settings import OPTIONS, Settings, SettingsError
 from .stats import Stats
 
@@ -33,14 +33,15 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .images import Image
     from .labels import Identity
+    from .networks import Network
     from .registry import Registry
     from .session import DockerSession, Scope
 
 SESSION_KEY: pytest.StashKey[DockerSession] = pytest.StashKey()  # set when Docker is first used
 SETTINGS_KEY = pytest.StashKey[Settings]()
 IDENTITY_KEY: pytest.StashKey[Identity] = pytest.StashKey()
-SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
-REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+SCOPES_KEY: pytest.StashKey[dict[str, Scope]] = pytest.StashKey()  # a node's Docker scopes, by pytest scope
+FAILED_KEY = pytest.StashKey[bool]()  # a test in this node failed
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
 MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
@@ -339,28 +340,59 @@ def _describe_kept(containers: list[Container], where: str) -> list[str]:
     return lines
 
 
-def _test_failed(item: pytest.Item) -> bool:
-    return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
+def _docker_scope(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Scope]:
+    """The containers and networks of one scope (a test, class, module or the session), behind
+    `docker_run*` and `docker_network*` of that scope; removed when the scope ends (containers,
+    then networks), or kept by --keep-containers when a test in the scope failed."""
+    docker = _docker(request)
+    node = request.node
+    if request.scope == "session":
+        scope = docker.session_scope
+    else:  # a name unique in the ledger; containers are named after the part before "@"
+        scope = docker.scope(f"{node.name}@{id(node):x}", background_teardown=request.scope == "function")
+    node.stash.setdefault(SCOPES_KEY, {})[request.scope] = scope
+    yield scope
+    failed = node.stash.get(FAILED_KEY, False) or (
+        request.scope == "session" and request.session.testsfailed > 0
+    )
+    _close(request, scope, failed=failed, where="the session" if request.scope == "session" else node.nodeid)
 
 
-@pytest.fixture
-def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Callable[..., Container]]:
+# One implementation per fixture, registered at each scope (as pytest-mock does).
+_scope_function = pytest.fixture(name="_docker_scope_function")(_docker_scope)
+_scope_class = pytest.fixture(name="_docker_scope_class", scope="class")(_docker_scope)
+_scope_module = pytest.fixture(name="_docker_scope_module", scope="module")(_docker_scope)
+_scope_session = pytest.fixture(name="_docker_scope_session", scope="session")(_docker_scope)
+
+
+def _scope_of(request: pytest.FixtureRequest) -> Scope:
+    scope: Scope = request.getfixturevalue(f"_docker_scope_{request.scope}")
+    return scope
+
+
+def _run(request: pytest.FixtureRequest) -> Callable[..., Container]:
     """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
-    **run_kwargs) -> Container`; every container it started is removed when the test ends."""
-    scope = _docker(request).scope(request.node.name)
-    request.node.stash[SCOPE_KEY] = scope
-    yield scope.runner.run
-    _close(request, scope, failed=_test_failed(request.node), where=request.node.nodeid)
+    network, aliases, **run_kwargs) -> Container`: `docker run -d`. Every container it started is
+    removed when the fixture's scope ends: the test (`docker_run`), the class
+    (`docker_run_class`), the module (`docker_run_module`) or the session (`docker_run_session`)."""
+    return _scope_of(request).runner.run
 
 
-@pytest.fixture(scope="session")
-def docker_run_session(
-    request: pytest.FixtureRequest, docker_engine: Engine
-) -> Iterator[Callable[..., Container]]:
-    """Like `docker_run`, but the containers live until the end of the session."""
-    scope = _docker(request).session_scope
-    yield scope.runner.run
-    _close(request, scope, failed=request.session.testsfailed > 0, where="the session")
+docker_run = pytest.fixture(name="docker_run")(_run)
+docker_run_class = pytest.fixture(name="docker_run_class", scope="class")(_run)
+docker_run_module = pytest.fixture(name="docker_run_module", scope="module")(_run)
+docker_run_session = pytest.fixture(name="docker_run_session", scope="session")(_run)
+
+
+def _network(request: pytest.FixtureRequest) -> Callable[..., Network]:
+    """`network(name=None, *, internal=False) -> Network`: `docker network create`. Pass it to
+    `docker_run(..., network=net, aliases=["db"])`. Each network is removed after the containers
+    of its scope: the test (`docker_network`) or the session (`docker_network_session`)."""
+    return _scope_of(request).networks.create
+
+
+docker_network = pytest.fixture(name="docker_network")(_network)
+docker_network_session = pytest.fixture(name="docker_network_session", scope="session")(_network)
 
 
 @pytest.fixture
@@ -411,27 +443,47 @@ class _Reports:
         error = call.excinfo.value if call.excinfo is not None else None
         if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
             report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
-        item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
         if not report.failed:
             return report
+        from .containers import capped_log
+
+        for node in item.listchain():
+            node.stash[FAILED_KEY] = True
         if call.excinfo is not None and _from_the_engine(call.excinfo):
             report.longrepr = _engine_failure(item, call.excinfo)
         if isinstance(error, BuildError) and error.log:
             log = error.log if isinstance(error.log, str) else "\n".join(error.log)
-            report.sections.append(("docker build log", report_tail(log, "run the build with docker build")))
+            report.sections.append(("docker build log", capped_log(log, "the whole log: docker build")))
         if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-            rest = f"docker logs {error.name}, with --keep-containers failed"
-            report.sections.append((f"docker logs {error.name}", report_tail(error.logs, rest)))
-        scope = item.stash.get(SCOPE_KEY, None)
-        if scope is not None and report.when in ("setup", "call"):
-            for container in scope.containers:
+            how = _how_to_see_all(item, error.name)
+            report.sections.append((f"docker logs {error.name}", capped_log(error.logs, how)))
+        if report.when in ("setup", "call"):
+            for container in _containers_used(item):
                 try:
-                    logs = container.logs() or "(no output)"
+                    log = container.report_log(_how_to_see_all(item, container.name)) or "(no output)"
                 except Exception as failure:  # the engine may be gone: the report must still be made
-                    logs = f"(the logs could not be read: {type(failure).__name__}: {failure})"
-                rest = f"docker logs {container.name}, with --keep-containers failed"
-                report.sections.append((f"docker logs {container.name}", report_tail(logs, rest)))
+                    log = f"(the logs could not be read: {type(failure).__name__}: {failure})"
+                report.sections.append((f"docker logs {container.name}", log))
         return report
+
+
+def _containers_used(item: pytest.Item) -> list[Container]:
+    """The containers a test used: those of its own `docker_run`, and those started so far by
+    the class, module and session scopes whose fixtures the test requested (directly or through
+    other fixtures)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    used = []
+    for node in item.listchain():
+        for name, scope in node.stash.get(SCOPES_KEY, {}).items():
+            if node is item or {f"docker_run_{name}", f"docker_network_{name}"} & fixtures:
+                used += scope.containers
+    return used
+
+
+def _how_to_see_all(item: pytest.Item, name: str) -> str:
+    if item.config.stash[SETTINGS_KEY].keep_containers == "never":
+        return f"to see all of it, run with --keep-containers failed, then: docker logs {name}"
+    return f"all of it: docker logs {name}"
 
 
 def _from_the_engine(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:

@@ -1,5 +1,6 @@
 """`Registry`: a private registry for the session (the `registry:2` image on a random loopback
-port, its storage in a labelled volume) or an existing one, with push, pull, catalog and tags.
+port, its storage in a labelled volume) or an existing one, with push, pull (by tag or digest),
+catalog, tags and manifest digests.
 
 docker-py's push and pull report failures in the stream instead of raising; here they raise
 `RegistryError` with the engine's message.
@@ -101,8 +102,9 @@ class Registry:
         return ref
 
     def pull(self, ref: str) -> Image:
-        """Pull `ref` from the registry into the engine; a local tag that the pull made goes at
-        the end of the session."""
+        """Pull `ref` (`ADDRESS/repo:tag`, or `ADDRESS/repo@sha256:...` by digest) from the
+        registry into the engine; a local tag or digest reference that the pull made goes at the
+        end of the session."""
         errors: list[str] = []
 
         def pull() -> None:
@@ -135,6 +137,27 @@ class Registry:
             return []
         response.raise_for_status()
         return list(response.json().get("tags") or [])
+
+    def digest(self, repository: str, tag: str = "latest") -> str:
+        """The digest of the manifest the registry serves for `repository:tag` (`sha256:...`,
+        its `Docker-Content-Digest`): what `docker pull ADDRESS/repository@sha256:...` fetches,
+        and what `pull()` takes after `@`."""
+        response = self._head(f"/v2/{repository}/manifests/{tag}")
+        if response.status_code == 404:
+            raise RegistryError(f"the registry at {self.url} has no manifest for {repository}:{tag}")
+        response.raise_for_status()
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest.startswith("sha256:"):
+            raise RegistryError(
+                f"the registry at {self.url} gave no Docker-Content-Digest for {repository}:{tag}"
+            )
+        return digest
+
+    def _head(self, path: str) -> requests.Response:
+        try:
+            return self._http.head(f"{self.url}{path}", timeout=5, headers={"Accept": MANIFEST_TYPES})
+        except requests.RequestException as error:
+            raise RegistryError(f"the registry at {self.url} does not answer HEAD {path}: {error}") from None
 
     def manifest(self, repository: str, tag: str = "latest") -> dict[str, Any]:
         """The image manifest the registry serves for `repository:tag`."""

@@ -17,6 +17,7 @@ from .errors import EngineUnavailable
 from .images import Image
 from .labels import Identity
 from .ledger import SESSION_SCOPE, TEARDOWN_ORDER, Entry, KeepPolicy, Ledger
+from .networks import Networks
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
 from .state import Owner, SessionFiles
@@ -33,14 +34,16 @@ def default_bind_host(asked: str | None, remote_engine: bool) -> str:
 
 @dataclass
 class Scope:
-    """The containers (and their networks and volumes) of one test, class, module or of the
-    session, and what removes them when the scope ends."""
+    """The containers, networks and volumes of one test, class, module or of the session, and
+    what removes them when the scope ends: containers first, then networks and volumes."""
 
     name: str
     runner: Runner
+    networks: Networks
     ledger: Ledger
     stats: Stats
-    reaper: Reaper | None
+    reaper: Reaper
+    background: bool = True
     stop_timeout: float = 0.0
 
     @property
@@ -53,9 +56,10 @@ class Scope:
         started = time.monotonic()
         try:
             kept = self.ledger.settle(self.name, failed=failed)
-            if self.reaper is not None:
+            if self.background:
                 self.reaper.submit(self.ledger, self.name, self.stop_timeout)
                 return kept, []
+            self.reaper.wait()  # earlier tests' containers may still be on this scope's networks
             removed = teardown(
                 self.runner.engine.api,
                 [self.ledger],
@@ -166,12 +170,15 @@ class DockerSession:
             stats=self.stats,
             own_tags=self.builder.tags,
         )
+        networks = Networks(engine, self.identity, self.ledger, scope=name)
         scope = Scope(
             name,
             runner,
+            networks,
             self.ledger,
             self.stats,
-            self.reaper if background_teardown else None,
+            self.reaper,
+            background_teardown,
             self.settings.stop_timeout,
         )
         if not background_teardown:

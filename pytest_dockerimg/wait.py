@@ -21,8 +21,13 @@ from .ports import netloc
 
 
 class ExecResult(NamedTuple):
+    """What `Container.exec` returns: the exit code, stdout and stderr interleaved (`output`, as
+    a terminal shows them), and each stream on its own."""
+
     exit_code: int
     output: str
+    stdout: str = ""
+    stderr: str = ""
 
 
 class Target(Protocol):
@@ -34,6 +39,8 @@ class Target(Protocol):
     def address(self, port: int | str) -> tuple[str, int]: ...
 
     def logs(self) -> str: ...
+
+    def logs_since_start(self) -> str: ...
 
     def exec(self, cmd: str | Sequence[str]) -> ExecResult: ...
 
@@ -126,7 +133,7 @@ class _Log(Check):
         self.description = f"log({self.pattern.pattern!r})"
 
     def probe(self, target: Target) -> None:
-        if not self.pattern.search(target.logs()):
+        if not self.pattern.search(target.logs_since_start()):
             raise NotYet(f"no log line matches {self.pattern.pattern!r} yet")
 
 
@@ -176,7 +183,8 @@ def tcp(port: int | str) -> Check:
 
 
 def log(pattern: str | re.Pattern[str]) -> Check:
-    """Ready when the container's output (stdout and stderr) matches the regex `pattern`."""
+    """Ready when the container's output (stdout and stderr) since its last start matches the
+    regex `pattern`: after a restart, the previous run's lines do not count."""
     return _Log(pattern)
 
 

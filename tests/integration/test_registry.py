@@ -269,3 +269,26 @@ def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, do
         """
     )
     pytester.runpytest("--docker-bind-host", "::1").assert_outcomes(passed=1)
+
+
+def test_digest_is_what_the_engine_recorded_and_pulls_by_digest(httpd, docker_registry, docker_engine, docker_run):
+    """`digest(repository, tag)` is the manifest digest the registry serves (the one `docker
+    push` printed, in the image's RepoDigests); `pull("ADDRESS/repo@sha256:...")` fetches exactly
+    that image, which runs; the digest reference goes at the end of the session."""
+    ref = docker_registry.push(httpd, "test/by-digest", tag="v1")
+    digest = docker_registry.digest("test/by-digest", "v1")
+
+    assert digest.startswith("sha256:")
+    by_digest = f"{docker_registry.address}/test/by-digest@{digest}"
+    assert by_digest in docker_engine.client.images.get(ref).attrs["RepoDigests"]
+
+    docker_engine.client.images.remove(ref, noprune=True)  # `docker rmi` the pushed tag
+    pulled = docker_registry.pull(by_digest)
+    assert pulled.id == httpd.id
+    web = docker_run(pulled, ports=["80"], wait=wait.http(80))
+    assert requests.get(web.url(80), timeout=5).text == PAGE
+
+
+def test_digest_of_an_unknown_tag_raises_registry_error(docker_registry):
+    with pytest.raises(RegistryError, match="no manifest for test/nothing-here:v9"):
+        docker_registry.digest("test/nothing-here", "v9")

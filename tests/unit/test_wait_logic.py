@@ -29,6 +29,9 @@ class ScriptedTarget:
     def logs(self) -> str:
         return self._logs
 
+    def logs_since_start(self) -> str:
+        return self._logs
+
     def address(self, port: int | str) -> tuple[str, int]:
         return "127.0.0.1", 1
 
