@@ -1,6 +1,6 @@
 """Networks: `Networks.create` does `docker network create` with the plugin's label, recorded in
-the session ledger under its scope (removed after the scope's containers), and `Network` is the handle a test passes to
-`docker_run(..., network=net, aliases=[...])`."""
+the session ledger under its scope (removed after the scope's containers), and `Network` is the
+handle a test passes to `docker_run(..., network=net, aliases=[...])`."""
 
 from __future__ import annotations
 
