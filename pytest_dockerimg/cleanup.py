@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -57,10 +58,25 @@ def remove_container(api: docker.APIClient, container_id: str, stop_timeout: flo
     return problems
 
 
-def remove_network(api: docker.APIClient, network_id: str) -> list[str]:
+def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0) -> list[str]:
+    """Remove a network. Containers still on it (which the engine would refuse with "has active
+    endpoints") are disconnected first: another scope's, whose network ends with this scope,
+    or ones being removed right now (then the endpoint goes within `settle` seconds)."""
     problems: list[str] = []
+    deadline = time.monotonic() + settle
     with _noting(problems, f"remove network {network_id[:12]}"):
-        api.remove_network(network_id)
+        while True:
+            try:
+                api.remove_network(network_id)
+                break
+            except APIError as error:
+                if "active endpoints" not in str(error) or time.monotonic() > deadline:
+                    raise
+            for container_id in api.inspect_network(network_id).get("Containers") or {}:
+                try:
+                    api.disconnect_container_from_network(container_id, network_id, force=True)
+                except APIError:
+                    time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
     return problems
 
 

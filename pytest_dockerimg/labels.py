@@ -2,7 +2,7 @@
 identity of one test session.
 
 Each carries one label, `pytest-dockerimg=kind=<container|network|volume>,session=<id>,
-host=<machine>,owner=<pid>,started=<ticks>,keep=<never|always|if-failed>`: what it is, which
+host=<machine>,owner=<pid>,started=<ticks>,keep=<false|true|if-failed>`: what it is, which
 session made it, on which machine (hostname, boot and pid namespace), which process owns that
 session and when that process started (the watcher and the stale sweep check that it still
 lives), and the keep decision it was created with, so that a sweep by any user's session can
@@ -71,7 +71,9 @@ def process_alive(pid: int, started: int = 0) -> bool:
     return not started or process_started(pid) in (0, started)
 
 
-# Earlier versions wrote keep=true/false.
+# Written as earlier versions wrote it (keep=true/false), so that their sweeps still spare a
+# kept resource; if-failed is new.
+_KEEP_WRITTEN = {"always": "true", "never": "false"}
 _KEEP_VALUES = {
     "never": "never",
     "always": "always",
@@ -99,7 +101,7 @@ class Mark:
             "host": self.host,
             "owner": str(self.owner),
             "started": str(self.started),
-            "keep": self.keep,
+            "keep": _KEEP_WRITTEN.get(self.keep, self.keep),
         }
         return ",".join(f"{key}={value}" for key, value in fields.items() if value)
 

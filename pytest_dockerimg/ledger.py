@@ -25,7 +25,7 @@ from typing import Literal
 Kind = Literal["container", "network", "volume", "image", "tag"]
 Keep = Literal["never", "always", "if-failed"]
 TEARDOWN_ORDER: tuple[Kind, ...] = ("container", "network", "image", "volume", "tag")
-SESSION_SCOPE = "session"
+SESSION_SCOPE = "pytest-session"
 
 
 @dataclass

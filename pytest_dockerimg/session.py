@@ -227,8 +227,10 @@ class DockerSession:
                 self.close_scope(scope, failed=session_failed)
             if self._reaper is not None:
                 self.problems += self._reaper.close()
-            engine = self._engine
-            if not isinstance(engine, Engine) or not (self.used or (self.owner and workers_used_docker)):
+            if not (self.used or (self.owner and workers_used_docker)):
+                return
+            engine = self.probe()  # the xdist controller may not have used it itself
+            if not isinstance(engine, Engine):
                 return
             ledgers = [self._ledger] if self._ledger is not None else []
             kinds = SCOPE_KINDS  # a worker leaves images and tags to the owner: others may use them

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol, cast
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
 
-from .errors import ContainerExited, InvalidSpec, NotReady
+from .errors import ContainerExited, DockerImgError, InvalidSpec, NotReady
 from .ports import netloc
 
 
@@ -250,3 +250,5 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
         retrying(attempt)
     except NotYet:
         raise NotReady(target.name, str(last["check"]), timeout, str(last["error"]), target.logs()) from None
+    except DockerImgError as error:  # raised here, not from the frames of the retry loop
+        raise error.with_traceback(None) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -145,6 +146,22 @@ def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], No
         assert leaked == {"containers": set(), "networks": set(), "volumes": set(), "tags": set()}
 
     return check
+
+
+def _wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """`wait_until(condition, timeout)`: poll until `condition()` is true; whether it became so
+    (a bound on a wait, not a timing assert)."""
+    return _wait_until
 
 
 @pytest.fixture

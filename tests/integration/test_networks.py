@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -24,15 +23,6 @@ PAGE = "Hi, I am in your container\n"
 @pytest.fixture(scope="module")
 def httpd(docker_build):
     return docker_build("../data/httpd")
-
-
-def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def network_exists(docker_engine, name: str) -> bool:
@@ -151,7 +141,7 @@ def test_sleeps_on_a_network(docker_network, docker_run):
 """
 
 
-def test_a_killed_sessions_network_is_removed_within_seconds(pytester, docker_engine):
+def test_a_killed_sessions_network_is_removed_within_seconds(pytester, docker_engine, wait_until):
     """pytest killed with SIGKILL (no teardown runs): the watcher removes the container, then
     the network."""
     pytester.makepyfile(test_sleeper=SLEEPING_ON_A_NETWORK)

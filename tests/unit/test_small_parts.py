@@ -24,7 +24,7 @@ def test_the_mark_round_trips():
     identity = Identity("abc123", "builder-7/1a2b3c4d", 4242, started=99)
     labels = identity.labels("container")
     assert labels == {
-        LABEL: "kind=container,session=abc123,host=builder-7/1a2b3c4d,owner=4242,started=99,keep=never"
+        LABEL: "kind=container,session=abc123,host=builder-7/1a2b3c4d,owner=4242,started=99,keep=false"
     }
     assert Mark.of(labels) == Mark("container", "abc123", "builder-7/1a2b3c4d", 4242, 99)
     volume = Mark.of(identity.labels("volume", keep="if-failed"))
