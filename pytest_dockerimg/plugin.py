@@ -152,8 +152,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     docker = config.stash[SESSION_KEY]
     engine = docker.probe()
     if isinstance(engine, Engine):
-        bind = docker.bind_host
-        return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
+        return f"docker: {engine.describe()}; {engine.reach.describe()}"
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return f"docker: {engine}; tests that need Docker will {then}"
 
