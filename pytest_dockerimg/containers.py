@@ -150,8 +150,11 @@ class Container:
         return str(self.state().get("Status", "unknown"))
 
     def state(self) -> dict[str, Any]:
+        """`docker inspect`'s State, read now, with the container's `RestartCount`."""
         self.raw.reload()
-        return dict(self.attrs.get("State") or {})
+        state = dict(self.attrs.get("State") or {})
+        state.setdefault("RestartCount", self.attrs.get("RestartCount") or 0)
+        return state
 
     def reload(self) -> Container:
         self.raw.reload()

@@ -25,7 +25,8 @@ import requests
 from docker.errors import DockerException
 
 LOOPBACK = "127.0.0.1"
-_LOOPBACK_NAMES = {"", "localhost", "0.0.0.0", "::", "127.0.0.1", "::1"}
+# Engine addresses that name this machine (a client dialling 0.0.0.0 reaches the local host).
+_THIS_MACHINE = {"", "localhost", "0.0.0.0", "::"}
 _CONTAINER_ID = re.compile(r"\b([0-9a-f]{64})\b")
 _DEFAULT_HOSTNAME = re.compile(r"^[0-9a-f]{12}$")
 
@@ -59,7 +60,8 @@ def address_host(address: str) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
+    """True for localhost and loopback addresses (not for the wildcards 0.0.0.0 and ::)."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -70,7 +72,12 @@ def is_loopback(host: str) -> bool:
 def is_remote(address: str) -> bool:
     """True when the engine at `address` runs on another host (its loopback is not ours)."""
     host = address_host(address)
-    return host is not None and not is_loopback(host) and host != socket.gethostname()
+    return (
+        host is not None
+        and host not in _THIS_MACHINE
+        and not is_loopback(host)
+        and host != socket.gethostname()
+    )
 
 
 def local_addresses() -> set[str]:

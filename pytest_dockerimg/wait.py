@@ -135,7 +135,8 @@ class _Healthy(Check):
 
     def probe(self, target: Target) -> None:
         health = target.state().get("Health")
-        if not health:
+        # podman reports {"Status": ""} for a container without a health check.
+        if not health or not health.get("Status"):
             raise InvalidSpec(
                 f"wait.healthy(): container {target.name} has no HEALTHCHECK; add one to the "
                 "image (or pass healthcheck= to docker_run), or use another check"
@@ -219,8 +220,15 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
 
     def attempt() -> None:
         state = target.state()
-        # A restart policy makes an exit look like "restarting": it is an exit all the same.
-        if state.get("Status") in ("exited", "dead", "removing") or state.get("Restarting"):
+        restarts = int(state.get("RestartCount") or 0)
+        last.setdefault("restarts", restarts)
+        # A restart policy makes an exit look like "restarting" (Docker) or even "running" with a
+        # climbing RestartCount (podman): it is an exit all the same.
+        if (
+            state.get("Status") in ("exited", "dead", "removing")
+            or state.get("Restarting")
+            or restarts > last["restarts"]
+        ):
             raise ContainerExited(target.name, state.get("ExitCode"), target.logs())
         while pending:
             last["check"] = pending[0]

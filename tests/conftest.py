@@ -17,6 +17,7 @@ from docker.errors import DockerException
 
 from pytest_dockerimg import Engine
 from pytest_dockerimg.cleanup import children_first, remove_image
+from pytest_dockerimg.containers import Container
 from pytest_dockerimg.labels import ALL, Mark
 from pytest_dockerimg.plugin import SESSION_KEY
 
@@ -127,3 +128,64 @@ def write_context(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return write
+
+
+# ---------------------------------------------------------------------------- engine differences
+# The suite runs against several engines (scripts/matrix.sh). A test asserts what must hold on
+# every engine; where an engine cannot do something at all, the test is skipped with the reason
+# (never silently), through `engine_can`.
+
+
+def is_podman(engine: Engine) -> bool:
+    components = engine.client.version().get("Components") or []
+    return any("podman" in str(component.get("Name", "")).lower() for component in components)
+
+
+def _limits(engine: Engine) -> dict[str, str | None]:
+    """What each engine difference is, and why an engine lacks it (None: it has it)."""
+    reach = engine.reach
+    here = reach.describe()
+    loopback = reach.host == "127.0.0.1" and reach.network is None and not reach.remote
+    same_files = not reach.remote and reach.own_container is None
+    return {
+        # Published ports on this machine's 127.0.0.1: a process here can hold the same port.
+        "loopback": None if loopback else f"published ports are not on this machine's loopback: {here}",
+        # The engine reads this machine's paths (bind mounts of tmp_path) and reaches services
+        # on its loopback (a git daemon on 127.0.0.1).
+        "this_machine": None
+        if same_files and loopback
+        else f"the engine is not on the test's machine: {here}",
+        "git_context": "podman cannot build from a git URL" if is_podman(engine) else None,
+        # Docker's userland proxy accepts on a published port before the service listens.
+        "userland_proxy": None
+        if not is_podman(engine) and reach.network is None
+        else ("no userland proxy between the test and the container here"),
+    }
+
+
+@pytest.fixture
+def engine_can(docker_engine: Engine) -> Callable[[str], None]:
+    """`engine_can("loopback")`: skip the test, saying why, when the engine under test cannot
+    do that (the keys of `_limits`)."""
+
+    def check(what: str) -> None:
+        reason = _limits(docker_engine)[what]
+        if reason is not None:
+            pytest.skip(f"engine-specific ({what}): {reason}")
+
+    return check
+
+
+def reached_at(container: Container, port: int | str) -> tuple[str, int]:
+    """Where a test must reach `port` of `container` on this engine: the published port at the
+    engine's reach host, or the container's own address on the network shared with the tests."""
+    reach = container.engine.reach
+    if reach.network:
+        return container.host, int(str(port).partition("/")[0])
+    return reach.host, container.port(port)
+
+
+@pytest.fixture(name="reached_at")
+def reached_at_fixture() -> Callable[[Container, int | str], tuple[str, int]]:
+    """`reached_at(container, 80)`: see `reached_at`."""
+    return reached_at

@@ -83,3 +83,20 @@ wait_for_engine() {
   done
   return 1
 }
+
+# Debian bookworm with this machine's python3 and git: the suite runs in it with this checkout and
+# its virtual environment mounted at the same paths (the venv's python3 is /usr/bin/python3 in both).
+RUNNER_IMAGE=${DOCKERIMG_RUNNER_IMAGE:-pytest-dockerimg-engines/runner:1}
+
+runner_image() {
+  host_docker image inspect "$RUNNER_IMAGE" >/dev/null 2>&1 && return 0
+  local root
+  root=$(mktemp -d /var/tmp/runner-root.XXXXXX)
+  log "building $RUNNER_IMAGE from $MIRROR (a few minutes, once)"
+  debootstrap --variant=minbase --include=python3,git,ca-certificates,iproute2,procps,curl \
+    bookworm "$root" "$MIRROR" >&2
+  chroot "$root" apt-get clean
+  tar -C "$root" -c . | host_docker import - "$RUNNER_IMAGE" >/dev/null
+  rm -rf "$root"
+  log "cached as $RUNNER_IMAGE"
+}

@@ -72,7 +72,8 @@ def test_the_header_names_engine_version_and_address(pytester, docker_engine):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; ports published on 127.0.0.1*"
+            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; "
+            f"{docker_engine.reach.describe()}"
         ]
     )
 

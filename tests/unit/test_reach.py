@@ -16,7 +16,9 @@ def write_context(config: Path, name: str, host: str, *, tls: bool = False) -> N
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = config / "contexts" / "meta" / digest / "meta.json"
     meta.parent.mkdir(parents=True)
-    meta.write_text(json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}))
+    meta.write_text(
+        json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}})
+    )
     if tls:
         folder = config / "contexts" / "tls" / digest / "docker"
         folder.mkdir(parents=True)

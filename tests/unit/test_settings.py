@@ -88,7 +88,8 @@ def test_option_spec_ini_name():
 
 
 @pytest.mark.parametrize(
-    ("given", "kept"), [("192.168.1.20", "192.168.1.20"), ("[::1]", "::1"), ("docker.example.com", "docker.example.com")]
+    ("given", "kept"),
+    [("192.168.1.20", "192.168.1.20"), ("[::1]", "::1"), ("docker.example.com", "docker.example.com")],
 )
 def test_reach_host_takes_an_address_or_a_host_name(given, kept):
     assert resolve(cli={"--docker-reach-host": given}).reach_host == kept
