@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import socket
 from collections.abc import Mapping
@@ -104,8 +104,11 @@ class Engine:
 
 
 def _client(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> docker.DockerClient:
-    if endpoint.address.startswith("ssh://") and importlib.util.find_spec("paramiko") is None:
-        raise EngineUnavailable(endpoint.address, SSH_EXTRA)
+    if endpoint.address.startswith("ssh://"):
+        try:
+            importlib.import_module("paramiko")
+        except ImportError:
+            raise EngineUnavailable(endpoint.address, SSH_EXTRA) from None
     if endpoint.context is None:  # DOCKER_HOST (with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the socket
         return docker.DockerClient.from_env(
             environment={**env, "DOCKER_HOST": endpoint.address}, timeout=timeout

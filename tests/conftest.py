@@ -30,6 +30,18 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 
 
 THROWAWAY = "pytest-dockerimg-tests.throwaway"
+REAL_SSH = Path("~/.ssh").expanduser()
+
+
+@pytest.fixture(autouse=True)
+def ssh_config_for_inner_sessions(request: pytest.FixtureRequest) -> None:
+    """pytester points HOME at a fresh folder, where an ssh:// engine's client (paramiko) would
+    find no key and no known host: give inner sessions this user's ~/.ssh."""
+    if "pytester" not in request.fixturenames or not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+        return
+    pytester = request.getfixturevalue("pytester")
+    if REAL_SSH.is_dir() and not (pytester.path / ".ssh").exists():
+        (pytester.path / ".ssh").symlink_to(REAL_SSH)
 
 
 def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:

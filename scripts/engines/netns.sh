@@ -83,6 +83,8 @@ sshd_binary() {
 
 ssh_setup() {
   sshd_binary
+  # sshd's privilege separation user, as the openssh-server package would create it.
+  id sshd >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /run/sshd --shell /usr/sbin/nologin sshd
   mkdir -p $SSH_DIR /run/sshd ~/.ssh
   chmod 700 ~/.ssh
   [ -f $SSH_DIR/host_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f $SSH_DIR/host_ed25519
