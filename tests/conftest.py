@@ -168,10 +168,11 @@ def _limits(engine: Engine) -> dict[str, str | None]:
         if same_files and loopback
         else f"the engine is not on the test's machine: {here}",
         "git_context": "podman cannot build from a git URL" if is_podman(engine) else None,
-        # Docker's userland proxy accepts on a published port before the service listens.
+        # Docker's userland proxy accepts on a published port before the service listens; it
+        # serves loopback connections (others are NATed straight to the container).
         "userland_proxy": None
-        if not is_podman(engine) and reach.network is None
-        else ("no userland proxy between the test and the container here"),
+        if loopback and not is_podman(engine)
+        else f"no userland proxy between the test and the container: {here}",
     }
 
 

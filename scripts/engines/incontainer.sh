@@ -26,9 +26,12 @@ env_() { echo "export DOCKER_HOST=unix://$SOCKET"; }
 run() {
   start >/dev/null
   [ $# -gt 0 ] || set -- .venv/bin/pytest -q -p no:cacheprovider
+  # The venv's interpreter lives outside the checkout (pyenv, /usr/local): mount its prefix too.
+  local prefix
+  prefix=$(dirname "$(dirname "$(readlink -f "$ROOT/.venv/bin/python3")")")
   # No --init: CI job containers run the test command as PID 1.
   host_docker run --rm -i --label "$LABEL" --name "pytest-dockerimg-runner-$$" \
-    -v "$SOCKET:$SOCKET" -v "$ROOT:$ROOT" -w "${RUN_DIR:-$ROOT}" \
+    -v "$SOCKET:$SOCKET" -v "$ROOT:$ROOT" -v "$prefix:$prefix:ro" -w "${RUN_DIR:-$ROOT}" \
     -e HOME=/root -e PYTHONDONTWRITEBYTECODE=1 -e "PYTEST_ADDOPTS=${PYTEST_ADDOPTS:-}" \
     "$RUNNER_IMAGE" "$@"
 }
