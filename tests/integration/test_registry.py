@@ -103,8 +103,10 @@ def registry_containers_of_this_process(docker_engine) -> set[str]:
     owner = f"owner={os.getpid()},"
     return {
         c.id
-        for c in docker_engine.client.containers.list(filters={"ancestor": "registry:2"})
-        if owner in c.labels.get("pytest-dockerimg", "")
+        for c in docker_engine.client.containers.list()
+        # By image id, not with an `ancestor=` filter: podman's does not match Docker Hub names.
+        if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+        and owner in c.labels.get("pytest-dockerimg", "")
     }
 
 
@@ -131,8 +133,9 @@ def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
             # inner session's containers carry this pid as their owner, too).
             running = {{
                 c.id
-                for c in docker_engine.client.containers.list(filters={{"ancestor": "registry:2"}})
-                if "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
+                for c in docker_engine.client.containers.list()
+                if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+                and "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
             }}
             assert running == {before!r}
         """
