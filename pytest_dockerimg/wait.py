@@ -222,14 +222,13 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
         state = target.state()
         restarts = int(state.get("RestartCount") or 0)
         last.setdefault("restarts", restarts)
-        # A restart policy makes an exit look like "restarting" (Docker) or even "running" with a
-        # climbing RestartCount (podman): it is an exit all the same.
-        if (
-            state.get("Status") in ("exited", "dead", "removing")
-            or state.get("Restarting")
-            or restarts > last["restarts"]
-        ):
+        # A restart policy makes an exit look like "restarting" (Docker), or "running" again with
+        # a higher RestartCount (podman; Docker too, between two polls): an exit all the same.
+        # Once the container runs again, the engine no longer says how it exited.
+        if state.get("Status") in ("exited", "dead", "removing") or state.get("Restarting"):
             raise ContainerExited(target.name, state.get("ExitCode"), target.logs())
+        if restarts > last["restarts"]:
+            raise ContainerExited(target.name, state.get("ExitCode") or None, target.logs())
         while pending:
             last["check"] = pending[0]
             try:

@@ -29,9 +29,12 @@ run() {
   # The venv's interpreter lives outside the checkout (pyenv, /usr/local): mount its prefix too.
   local prefix
   prefix=$(dirname "$(dirname "$(readlink -f "$ROOT/.venv/bin/python3")")")
+  # A docker CLI, as CI job images have one (the suite calls `docker push` and `docker pull`).
+  local cli
+  cli=$(command -v docker)
   # No --init: CI job containers run the test command as PID 1.
   host_docker run --rm -i --label "$LABEL" --name "pytest-dockerimg-runner-$$" \
-    -v "$SOCKET:$SOCKET" -v "$ROOT:$ROOT" -v "$prefix:$prefix:ro" -w "${RUN_DIR:-$ROOT}" \
+    -v "$SOCKET:$SOCKET" -v "$ROOT:$ROOT" -v "$prefix:$prefix:ro" -v "$cli:/usr/local/bin/docker:ro" -w "${RUN_DIR:-$ROOT}" \
     -e HOME=/root -e PYTHONDONTWRITEBYTECODE=1 -e "PYTEST_ADDOPTS=${PYTEST_ADDOPTS:-}" \
     "$RUNNER_IMAGE" "$@"
 }

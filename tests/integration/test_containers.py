@@ -675,7 +675,8 @@ def test_a_crash_looping_container_with_a_restart_policy_is_reported_as_exited(h
             ports=["80"],
             wait=wait.http(80),
         )
-    assert excinfo.value.exit_code == 5
+    # 5, or None when the engine had already started it again (it then reports no exit code).
+    assert excinfo.value.exit_code in (5, None)
     assert "crashing" in excinfo.value.logs
     assert time.monotonic() - started < 5
 

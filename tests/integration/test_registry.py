@@ -113,7 +113,10 @@ def registry_containers_of_this_process(docker_engine) -> set[str]:
 def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
     """`--docker-registry-url HOST:PORT` makes `docker_registry` use a registry that runs
     already: the session pushes there and starts no registry of its own."""
-    registry = docker_run("registry:2", ports={5000: None}, wait=wait.http(5000, "/v2/"))
+    # Where the tests run in a container, the registry must face the engine's host's network: the
+    # session reads it at that host (its gateway), as it would read any registry on that host.
+    interface = "0.0.0.0" if docker_engine.reach.network else docker_engine.reach.bind_host
+    registry = docker_run("registry:2", ports={5000: (interface, None)}, wait=wait.http(5000, "/v2/"))
     address = f"127.0.0.1:{registry.port(5000)}"
     repository = f"test/existing-{uuid.uuid4().hex[:8]}"
     before = registry_containers_of_this_process(docker_engine)
