@@ -31,6 +31,7 @@ from .labels import LABEL, Identity
 from .ledger import Ledger
 from .networks import Network, endpoint_options
 from .ports import PortBinding, exposed_bindings, netloc, parse_ports, to_docker_py
+from .reach import is_loopback
 from .stats import Stats
 from .tags import full_tag, image_of, pull_recorded, record_tag
 from .wait import Check, ExecResult, as_checks, wait_until_ready
@@ -249,8 +250,20 @@ class Container:
 
     @property
     def host(self) -> str:
-        """Where this container's published ports are reached (the engine's host)."""
-        return self.engine.host
+        """Where this container's ports are reached: the engine's host, or (when the tests run
+        in a container of the same engine) this container's address on the shared network."""
+        return self._network_address() or self.engine.host
+
+    def _network_address(self) -> str | None:
+        """The container's address on the network it shares with the test process, if any."""
+        network = self.engine.reach.network
+        if network is None:
+            return None
+        networks = (self.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        if not (networks.get(network) or {}).get("IPAddress"):
+            self.raw.reload()
+            networks = (self.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return (networks.get(network) or {}).get("IPAddress") or None
 
     @property
     def status(self) -> str:
@@ -258,8 +271,11 @@ class Container:
         return str(self.state().get("Status", "unknown"))
 
     def state(self) -> dict[str, Any]:
+        """`docker inspect`'s State, read now, with the container's `RestartCount`."""
         self.raw.reload()
-        return dict(self.attrs.get("State") or {})
+        state = dict(self.attrs.get("State") or {})
+        state.setdefault("RestartCount", self.attrs.get("RestartCount") or 0)
+        return state
 
     def reload(self) -> Container:
         self.raw.reload()
@@ -287,8 +303,13 @@ class Container:
         return int(bindings[0]["HostPort"])
 
     def address(self, port: int | str) -> tuple[str, int]:
-        """`(host, port)` to reach container `port` from the test."""
+        """`(host, port)` to reach container `port` from the test: the published port where the
+        engine publishes it (see `pytest_dockerimg.reach`), or the container's own address and
+        port on the network it shares with the test process's container."""
         _, bindings = self._bindings(port)
+        shared = self._network_address()
+        if shared is not None:
+            return shared, int(str(port).partition("/")[0])
         binding = bindings[0]
         host_ip = binding.get("HostIp", "")
         host = self.engine.host if host_ip in _WILDCARDS or not self.engine.local else host_ip
@@ -620,6 +641,7 @@ class Runner:
         bindings: list[PortBinding] = parse_ports(ports, self.bind_host)
         if publish_all:
             bindings += exposed_bindings(resolved.exposed_ports, self.bind_host)
+        self._check_reachable(bindings)
         labels = {
             **_user_labels(run_kwargs.pop("labels", None)),
             **self.identity.labels("container", keep=self.ledger.policy.label_value),
@@ -629,6 +651,8 @@ class Runner:
         if self.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
             self.reaper.wait()  # an earlier test's container may still hold that port or name
 
+        if self.engine.reach.network and not run_kwargs.get("network_mode") and not run_kwargs.get("network"):
+            run_kwargs["network"] = self.engine.reach.network
         started = time.monotonic()
         try:
             raw = self.engine.client.containers.create(
@@ -650,6 +674,7 @@ class Runner:
                 f"could not create a container from {resolved.ref}: {error.explanation or error}"
             ) from None
         self.ledger.record("container", str(raw.id), scope=self.scope)
+        self._join_shared_network(raw, run_kwargs)
         container = Container(
             raw,
             self.engine,
@@ -677,6 +702,34 @@ class Runner:
             finally:
                 self.stats.ready_seconds += time.monotonic() - ready_started
         return container
+
+    def _check_reachable(self, bindings: list[PortBinding]) -> None:
+        """A remote engine publishes a port bound to loopback on its own loopback: say so now,
+        rather than after a readiness timeout."""
+        if not self.engine.reach.remote:
+            return
+        for binding in bindings:
+            if is_loopback(binding.host_ip):
+                raise InvalidSpec(
+                    f"port {binding.key} is bound to {binding.host_ip}, which lands on the remote "
+                    f"host's loopback (engine at {self.engine.address}) and cannot be reached from "
+                    f'here; use "{binding.port}" or {{{binding.port}: None}} (bound on '
+                    f"{self.bind_host}, reached at {self.engine.host}) or an interface of that host"
+                )
+
+    def _join_shared_network(self, raw: RawContainer, run_kwargs: dict[str, Any]) -> None:
+        """When the tests run in a container of this engine, the new container goes on the network
+        that container is on (as well as on one given with network=; not with a network_mode)."""
+        network = self.engine.reach.network
+        if network is None or run_kwargs.get("network_mode") or run_kwargs.get("network") in (None, network):
+            return
+        try:
+            self.engine.api.connect_container_to_network(str(raw.id), network)
+        except APIError as error:
+            raise DockerImgError(
+                f"cannot attach container {raw.name} to network {network}, which the tests' own "
+                f"container is on: {error.explanation or error}; pass --docker-reach-host"
+            ) from None
 
     def _discard(self, container: Container) -> None:
         """Remove a container that failed to start or to become ready, now rather than at teardown

@@ -204,8 +204,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     docker = _session(config)
     engine = docker.probe()
     if not isinstance(engine, EngineUnavailable):
-        bind = docker.bind_host
-        return [f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"]
+        return [f"docker: {engine.describe()}; {engine.reach.describe()}"]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return [f"docker: {engine}; tests that need Docker will {then}"]
 

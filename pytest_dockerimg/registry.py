@@ -21,6 +21,8 @@ from .engine import Engine
 from .errors import DockerImgError, RegistryError
 from .images import Image
 from .ledger import Ledger
+from .ports import netloc
+from .reach import is_loopback
 from .tags import image_of, pull_recorded, put_tag
 from .wait import http
 
@@ -181,10 +183,16 @@ def check_registry(url: str, timeout: float = 5.0) -> None:
 
 
 def existing_registry(engine: Engine, url: str, ledger: Ledger) -> Registry:
-    """A registry that runs already (`--docker-registry-url`, e.g. `http://HOST:PORT`); nothing
-    is started."""
-    check_registry(url)
-    return Registry(engine, url.partition("://")[2], url, ledger)
+    """A registry that runs already (`--docker-registry-url`, e.g. `http://HOST:PORT`, as the
+    engine pushes to it); nothing is started. A loopback address is the engine's loopback: where
+    that is not this machine's (a remote engine), the tests read it at the engine's host."""
+    scheme, _, address = url.partition("://")
+    host, _, port = address.rpartition(":")
+    read_url = url
+    if is_loopback(host.strip("[]")) and not is_loopback(engine.host):
+        read_url = f"{scheme}://{netloc(engine.host, int(port))}"
+    check_registry(read_url)
+    return Registry(engine, address, read_url, ledger)
 
 
 def start_registry(runner: Runner, image: str, *, timeout: float) -> Registry:
@@ -202,8 +210,14 @@ def start_registry(runner: Runner, image: str, *, timeout: float) -> Registry:
         container = runner.run(
             image,
             # The engine pushes from its own host, to 127.0.0.1 (which it treats as an insecure,
-            # plain-HTTP registry by default): bind there, or everywhere on a remote engine.
-            ports={"5000/tcp": ("127.0.0.1" if engine.local else "0.0.0.0", None)},
+            # plain-HTTP registry by default): bind there, or everywhere when the tests reach
+            # published ports elsewhere (a remote engine, --docker-reach-host).
+            ports={
+                "5000/tcp": (
+                    "127.0.0.1" if is_loopback(engine.host) or engine.reach.network else "0.0.0.0",
+                    None,
+                )
+            },
             volumes={volume: {"bind": REGISTRY_STORAGE, "mode": "rw"}},
             wait=http(5000, "/v2/", status=(200, 401)),
             name=f"pytest-registry-{uuid.uuid4().hex[:6]}",

@@ -25,13 +25,6 @@ from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
 
-def default_bind_host(asked: str | None, remote_engine: bool) -> str:
-    """The interface for ports that name none: what --docker-bind-host asked for, else 127.0.0.1
-    (a test service must not face the network), or 0.0.0.0 for a remote engine, whose loopback
-    this machine cannot reach."""
-    return asked or ("0.0.0.0" if remote_engine else "127.0.0.1")
-
-
 @dataclass
 class Scope:
     """The containers, networks and volumes of one test, class, module or of the session, and
@@ -104,7 +97,11 @@ class DockerSession:
         """The engine, or why there is none; asked once per session."""
         if self._engine is None:
             try:
-                self._engine = connect(api_timeout=self.settings.api_timeout)
+                self._engine = connect(
+                    api_timeout=self.settings.api_timeout,
+                    reach_host=self.settings.reach_host,
+                    bind_host=self.settings.bind_host,
+                )
             except EngineUnavailable as error:
                 self._engine = error
         return self._engine
@@ -187,9 +184,11 @@ class DockerSession:
 
     @property
     def bind_host(self) -> str:
-        """Where ports that name no interface are published (see `default_bind_host`)."""
+        """Where ports that name no interface are published (see `pytest_dockerimg.reach`)."""
         engine = self.probe()
-        return default_bind_host(self.settings.bind_host, isinstance(engine, Engine) and not engine.local)
+        return (
+            engine.reach.bind_host if isinstance(engine, Engine) else self.settings.bind_host or "127.0.0.1"
+        )
 
     def shared_scope(self, name: str) -> Scope:
         """The scope called `name` that lives until it is closed or the session ends."""

@@ -142,7 +142,8 @@ class _Healthy(Check):
 
     def probe(self, target: Target) -> None:
         health = target.state().get("Health")
-        if not health:
+        # podman reports {"Status": ""} for a container without a health check.
+        if not health or not health.get("Status"):
             raise InvalidSpec(
                 f"wait.healthy(): container {target.name} has no HEALTHCHECK; add one to the "
                 "image (or pass healthcheck= to docker_run), or use another check"
@@ -228,9 +229,15 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
 
     def attempt() -> None:
         state = target.state()
-        # A restart policy makes an exit look like "restarting": it is an exit all the same.
+        restarts = int(state.get("RestartCount") or 0)
+        last.setdefault("restarts", restarts)
+        # A restart policy makes an exit look like "restarting" (Docker), or "running" again with
+        # a higher RestartCount (podman; Docker too, between two polls): an exit all the same.
+        # Once the container runs again, the engine no longer says how it exited.
         if state.get("Status") in ("exited", "dead", "removing") or state.get("Restarting"):
             raise ContainerExited(target.name, state.get("ExitCode"), target.logs())
+        if restarts > last["restarts"]:
+            raise ContainerExited(target.name, state.get("ExitCode") or None, target.logs())
         while pending:
             last["check"] = pending[0]
             try:

@@ -18,6 +18,7 @@ from docker.errors import DockerException
 
 from pytest_dockerimg import Engine
 from pytest_dockerimg.cleanup import remove_image
+from pytest_dockerimg.containers import Container
 from pytest_dockerimg.labels import ALL, Mark
 from pytest_dockerimg.plugin import SESSION_KEY
 
@@ -31,6 +32,18 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 
 THROWAWAY = "pytest-dockerimg-tests.throwaway"
 THIS_RUN = uuid.uuid4().hex  # the throwaway layers of this run of the suite, not of others
+REAL_SSH = Path("~/.ssh").expanduser()
+
+
+@pytest.fixture(autouse=True)
+def ssh_config_for_inner_sessions(request: pytest.FixtureRequest) -> None:
+    """pytester points HOME at a fresh folder, where an ssh:// engine's client (paramiko) would
+    find no key and no known host: give inner sessions this user's ~/.ssh."""
+    if "pytester" not in request.fixturenames or not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+        return
+    pytester = request.getfixturevalue("pytester")
+    if REAL_SSH.is_dir() and not (pytester.path / ".ssh").exists():
+        (pytester.path / ".ssh").symlink_to(REAL_SSH)
 
 
 def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:
@@ -179,3 +192,65 @@ def write_context(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return write
+
+
+# ---------------------------------------------------------------------------- engine differences
+# The suite runs against several engines (scripts/matrix.sh). A test asserts what must hold on
+# every engine; where an engine cannot do something at all, the test is skipped with the reason
+# (never silently), through `engine_can`.
+
+
+def is_podman(engine: Engine) -> bool:
+    components = engine.client.version().get("Components") or []
+    return any("podman" in str(component.get("Name", "")).lower() for component in components)
+
+
+def _limits(engine: Engine) -> dict[str, str | None]:
+    """What each engine difference is, and why an engine lacks it (None: it has it)."""
+    reach = engine.reach
+    here = reach.describe()
+    loopback = reach.host == "127.0.0.1" and reach.network is None and not reach.remote
+    same_files = not reach.remote and reach.own_container is None
+    return {
+        # Published ports on this machine's 127.0.0.1: a process here can hold the same port.
+        "loopback": None if loopback else f"published ports are not on this machine's loopback: {here}",
+        # The engine reads this machine's paths (bind mounts of tmp_path) and reaches services
+        # on its loopback (a git daemon on 127.0.0.1).
+        "this_machine": None
+        if same_files and loopback
+        else f"the engine is not on the test's machine: {here}",
+        "git_context": "podman cannot build from a git URL" if is_podman(engine) else None,
+        # Docker's userland proxy accepts on a published port before the service listens; it
+        # serves loopback connections (others are NATed straight to the container).
+        "userland_proxy": None
+        if loopback and not is_podman(engine)
+        else f"no userland proxy between the test and the container: {here}",
+    }
+
+
+@pytest.fixture
+def engine_can(docker_engine: Engine) -> Callable[[str], None]:
+    """`engine_can("loopback")`: skip the test, saying why, when the engine under test cannot
+    do that (the keys of `_limits`)."""
+
+    def check(what: str) -> None:
+        reason = _limits(docker_engine)[what]
+        if reason is not None:
+            pytest.skip(f"engine-specific ({what}): {reason}")
+
+    return check
+
+
+def reached_at(container: Container, port: int | str) -> tuple[str, int]:
+    """Where a test must reach `port` of `container` on this engine: the published port at the
+    engine's reach host, or the container's own address on the network shared with the tests."""
+    reach = container.engine.reach
+    if reach.network:
+        return container.host, int(str(port).partition("/")[0])
+    return reach.host, container.port(port)
+
+
+@pytest.fixture(name="reached_at")
+def reached_at_fixture() -> Callable[[Container, int | str], tuple[str, int]]:
+    """`reached_at(container, 80)`: see `reached_at`."""
+    return reached_at

@@ -291,8 +291,10 @@ def git_repository(tmp_path, fresh_dockerfile):
         daemon.wait()
 
 
-def test_a_git_url_is_a_build_context(docker_build, docker_run, git_repository):
+def test_a_git_url_is_a_build_context(docker_build, docker_run, git_repository, engine_can):
     """As `docker build git://...`: the engine clones the repository and builds its Dockerfile."""
+    engine_can("git_context")
+    engine_can("this_machine")  # the git daemon serves on this machine's loopback
     url, token = git_repository
     image = docker_build(url)
     assert str(image.steps[-1]) == f"Step 3/3 : RUN echo from-git-{token} > /origin"

@@ -104,15 +104,20 @@ def registry_containers_of_this_process(docker_engine) -> set[str]:
     owner = f"owner={os.getpid()},"
     return {
         c.id
-        for c in docker_engine.client.containers.list(filters={"ancestor": "registry:2"})
-        if owner in c.labels.get("pytest-dockerimg", "")
+        for c in docker_engine.client.containers.list()
+        # By image id, not with an `ancestor=` filter: podman's does not match Docker Hub names.
+        if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+        and owner in c.labels.get("pytest-dockerimg", "")
     }
 
 
 def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
     """`--docker-registry-url HOST:PORT` makes `docker_registry` use a registry that runs
     already: the session pushes there and starts no registry of its own."""
-    registry = docker_run("registry:2", ports={5000: None}, wait=wait.http(5000, "/v2/"))
+    # Where the tests run in a container, the registry must face the engine's host's network: the
+    # session reads it at that host (its gateway), as it would read any registry on that host.
+    interface = "0.0.0.0" if docker_engine.reach.network else docker_engine.reach.bind_host
+    registry = docker_run("registry:2", ports={5000: (interface, None)}, wait=wait.http(5000, "/v2/"))
     address = f"127.0.0.1:{registry.port(5000)}"
     repository = f"test/existing-{uuid.uuid4().hex[:8]}"
     before = registry_containers_of_this_process(docker_engine)
@@ -132,8 +137,9 @@ def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
             # inner session's containers carry this pid as their owner, too).
             running = {{
                 c.id
-                for c in docker_engine.client.containers.list(filters={{"ancestor": "registry:2"}})
-                if "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
+                for c in docker_engine.client.containers.list()
+                if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+                and "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
             }}
             assert running == {before!r}
         """
@@ -184,7 +190,9 @@ def test_an_unreachable_registry_url_fails_fast_naming_the_address(pytester):
     elapsed = time.monotonic() - started
 
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*RegistryError: no registry answers at http://127.0.0.1:1*"])
+    # The engine's 127.0.0.1: read here at the engine's host (this machine's loopback, or a
+    # remote engine's address).
+    result.stdout.fnmatch_lines(["*RegistryError: no registry answers at http://*:1: *"])
     assert elapsed < 15
 
 
@@ -244,7 +252,7 @@ def test_manifest_of_an_unknown_tag_raises_registry_error(docker_registry):
         docker_registry.manifest("test/never-pushed", "v1")
 
 
-def test_registry_volume_is_labelled(docker_registry, docker_engine):
+def test_registry_volume_is_labelled(docker_registry, docker_engine, reached_at):
     """The registry's storage is a volume of its own, labelled as the plugin's."""
     mounts = docker_registry.container.attrs["Mounts"]
     storage = [m for m in mounts if m["Destination"] == "/var/lib/registry"]
@@ -252,12 +260,14 @@ def test_registry_volume_is_labelled(docker_registry, docker_engine):
     assert storage[0]["Type"] == "volume"
     volume = docker_engine.client.volumes.get(storage[0]["Name"])
     assert "pytest-dockerimg" in volume.attrs["Labels"]
-    assert docker_registry.url == f"http://127.0.0.1:{docker_registry.container.port(5000)}"
+    host, port = reached_at(docker_registry.container, 5000)
+    assert docker_registry.url == f"http://{host}:{port}"
 
 
-def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, docker_engine):
+def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, engine_can):
     """The engine pushes to 127.0.0.1 (an insecure registry it accepts by default), so the
     registry binds there even when tests publish their ports on another interface."""
+    engine_can("loopback")
     pytester.makepyfile(
         f"""
         def test_push(docker_build, docker_registry, docker_run):

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from docker.errors import NotFound
 
 from pytest_dockerimg.labels import Identity, process_started, this_machine
 
@@ -59,11 +60,16 @@ def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
 
 
 def container_exists(docker_engine, name: str) -> bool:
-    return bool(docker_engine.client.containers.list(all=True, filters={"name": f"^/{name}$"}))
+    # By name, not with a `^/name$` filter: podman's name filter does not take that form.
+    try:
+        docker_engine.client.containers.get(name)
+    except NotFound:
+        return False
+    return True
 
 
 def tag_exists(docker_engine, tag: str) -> bool:
-    return any(tag in image.get("RepoTags") or [] for image in docker_engine.api.images())
+    return any(tag in (image.get("RepoTags") or []) for image in docker_engine.api.images())
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -10,13 +10,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pytest_dockerimg.engine import engine_address, explain, published_host
+from pytest_dockerimg.engine import explain
 from pytest_dockerimg.errors import BuildError, ContainerExited, NotReady, PortConflict
 from pytest_dockerimg.images import parse_timestamp
 from pytest_dockerimg.labels import LABEL, Identity, Mark, process_alive, process_started, this_machine
 from pytest_dockerimg.progress import BuildProgress
 from pytest_dockerimg.registry import repository_of
-from pytest_dockerimg.session import default_bind_host
 from pytest_dockerimg.stats import BuildRecord, Stats
 
 
@@ -65,26 +64,6 @@ def dead_pid() -> int:
 )
 def test_resources_without_a_valid_mark_are_not_ours(labels):
     assert Mark.of(labels) is None
-
-
-@pytest.mark.parametrize(
-    ("address", "host"),
-    [
-        ("unix:///var/run/docker.sock", "127.0.0.1"),
-        ("tcp://10.1.2.3:2376", "10.1.2.3"),
-        ("tcp://localhost:2375", "127.0.0.1"),
-        ("tcp://0.0.0.0:2375", "127.0.0.1"),
-        ("ssh://deploy@build.example.com", "build.example.com"),
-        ("npipe:////./pipe/docker_engine", "127.0.0.1"),
-    ],
-)
-def test_published_ports_are_reached_on_the_engine_host(address, host):
-    assert published_host(address) == host
-
-
-def test_engine_address_comes_from_docker_host():
-    assert engine_address({}) == "unix:///var/run/docker.sock"
-    assert engine_address({"DOCKER_HOST": "tcp://10.0.0.1:2375"}) == "tcp://10.0.0.1:2375"
 
 
 def test_connection_errors_are_explained_from_their_cause():
@@ -201,9 +180,3 @@ def test_progress_names_the_running_step_after_the_quiet_period_and_keeps_a_hear
         "building web: Step 2/3 : RUN apt-get update (running for 20 s)",
         "building web: Step 3/3 : EXPOSE 80",
     ]
-
-
-def test_ports_bind_to_loopback_unless_the_engine_is_remote_or_the_user_asks():
-    assert default_bind_host(None, remote_engine=False) == "127.0.0.1"
-    assert default_bind_host(None, remote_engine=True) == "0.0.0.0"
-    assert default_bind_host("::1", remote_engine=True) == "::1"
