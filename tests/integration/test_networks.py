@@ -165,3 +165,30 @@ def test_a_killed_sessions_network_is_removed_within_seconds(pytester, docker_en
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_kept_container_keeps_its_network(pytester, docker_engine):
+    """`--keep-containers failed`: the failing test's container stays, still on its network (a
+    network goes only once no container is on it)."""
+    pytester.makepyfile(
+        test_kept="""
+        import pathlib
+
+        def test_fails_on_a_network(docker_network, docker_run):
+            net = docker_network()
+            box = docker_run("busybox:latest", network=net, aliases=["kept"], command=["sleep", "300"])
+            pathlib.Path("kept").write_text(f"{net.name} {box.id}")
+            assert False
+        """
+    )
+    result = pytester.runpytest("--keep-containers", "failed")
+    name, container_id = (pytester.path / "kept").read_text().split()
+    try:
+        result.assert_outcomes(failed=1)
+        assert "cleanup problem" not in result.stdout.str()
+        networks = docker_engine.client.containers.get(container_id).attrs["NetworkSettings"]["Networks"]
+        assert name in networks
+        assert networks[name]["Aliases"][:1] == ["kept"]
+    finally:
+        docker_engine.client.containers.get(container_id).remove(force=True)
+        docker_engine.api.remove_network(name)
