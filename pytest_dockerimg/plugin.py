@@ -553,7 +553,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if swept and swept.total:
         terminalreporter.write_line(
             f"removed what dead sessions left behind: {swept.containers} container(s), "
-            f"{swept.images} image(s), {swept.volumes} volume(s)"
+            f"{swept.networks} network(s), {swept.images} image(s), {swept.volumes} volume(s)"
         )
     for line in kept:
         terminalreporter.write_line(line)

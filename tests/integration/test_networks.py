@@ -7,6 +7,7 @@ The images are busybox: its httpd serves a page, its wget fetches it by alias.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import uuid
 import pytest
 
 from pytest_dockerimg import InvalidSpec, Network, wait
-from pytest_dockerimg.labels import Mark
+from pytest_dockerimg.labels import Identity, Mark, this_machine
 
 PAGE = "Hi, I am in your container\n"
 
@@ -165,3 +166,54 @@ def test_a_killed_sessions_network_is_removed_within_seconds(pytester, docker_en
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_kept_container_keeps_its_network(pytester, docker_engine):
+    """`--keep-containers failed`: the failing test's container stays, still on its network (a
+    network goes only once no container is on it)."""
+    pytester.makepyfile(
+        test_kept="""
+        import pathlib
+
+        def test_fails_on_a_network(docker_network, docker_run):
+            net = docker_network()
+            box = docker_run("busybox:latest", network=net, aliases=["kept"], command=["sleep", "300"])
+            pathlib.Path("kept").write_text(f"{net.name} {box.id}")
+            assert False
+        """
+    )
+    result = pytester.runpytest("--keep-containers", "failed")
+    name, container_id = (pytester.path / "kept").read_text().split()
+    try:
+        result.assert_outcomes(failed=1)
+        assert "cleanup problem" not in result.stdout.str()
+        networks = docker_engine.client.containers.get(container_id).attrs["NetworkSettings"]["Networks"]
+        assert name in networks
+        assert networks[name]["Aliases"][:1] == ["kept"]
+    finally:
+        docker_engine.client.containers.get(container_id).remove(force=True)
+        docker_engine.api.remove_network(name)
+
+
+def test_the_next_session_sweeps_a_dead_sessions_network(pytester, docker_engine):
+    """A network whose session died with its watcher (labelled, owner process gone) is removed
+    by the stale sweep of the next session on this machine, and the summary counts it."""
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    dead = Identity(uuid.uuid4().hex[:16], this_machine(), dead_pid.pid)
+    name = f"pytest-dead-{uuid.uuid4().hex[:8]}"
+    docker_engine.client.networks.create(name, labels=dead.labels("network"))
+    try:
+        pytester.makepyfile("def test_uses_docker(docker_run):\n    docker_run('busybox:latest')\n")
+        result = pytester.runpytest()
+        result.assert_outcomes(passed=1)
+        # At least this one: other dead sessions of this machine may be swept at the same time.
+        swept = re.search(
+            r"removed what dead sessions left behind: .* (\d+) network\(s\)", result.stdout.str()
+        )
+        assert swept is not None
+        assert int(swept[1]) >= 1
+        assert not network_exists(docker_engine, name)
+    finally:
+        if network_exists(docker_engine, name):
+            docker_engine.api.remove_network(name)
