@@ -11,15 +11,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
 from pytest_dockerimg import Engine
 from pytest_dockerimg.cleanup import remove_image
 from pytest_dockerimg.containers import Container
 from pytest_dockerimg.labels import ALL, Mark
+from pytest_dockerimg.ledger import Entry, Kind, Ledger
 from pytest_dockerimg.plugin import SESSION_KEY
 
 HTTPD_DOCKERFILE = """\
@@ -113,20 +115,40 @@ class Leftovers:
 
 
 @pytest.fixture
-def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[[], Leftovers]:
-    """`inner_leftovers()`: what inner sessions of this process have left in the engine now."""
+def inner_leftovers(
+    request: pytest.FixtureRequest, docker_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], Leftovers]:
+    """`inner_leftovers()`: what inner sessions of this process have left in the engine now.
+    Tags are those the inner sessions' ledgers recorded (other runs on the same engine make
+    tags too): one that still names the image an inner session put it on is left behind."""
     api = docker_engine.api
     outer = request.config.stash[SESSION_KEY]
     outer_session = outer.identity.session
+    moved: list[Entry] = []
+    record = Ledger.record
+
+    def recording(ledger: Ledger, kind: Kind, ref: str, **options: Any) -> Entry:
+        entry = record(ledger, kind, ref, **options)
+        if kind == "tag" and ledger is not outer._ledger:
+            moved.append(entry)
+        return entry
+
+    monkeypatch.setattr(Ledger, "record", recording)
 
     def tags() -> frozenset[str]:
-        outer_tags = outer.builder.tags
-        return frozenset(
-            f"{tag}@{image['Id']}"
-            for image in api.images()
-            for tag in image.get("RepoTags") or []
-            if tag != "<none>:<none>" and outer_tags.get(tag) != image["Id"]
-        )
+        left = set()
+        for entry in moved:
+            try:
+                now = api.inspect_image(entry.ref)["Id"]
+            except ImageNotFound:
+                now = ""
+            if entry.keep_now:
+                continue  # --keep-images asked for it
+            if entry.previous != entry.image and now == entry.image:
+                left.add(f"{entry.ref}@{now}")
+            elif entry.previous and now != entry.previous:
+                left.add(f"{entry.ref} not given back to {entry.previous}")
+        return frozenset(left)
 
     def inner(labels: dict[str, str] | None) -> bool:
         mark = Mark.of(labels)
