@@ -153,9 +153,6 @@ class KeptImages:
             records[spec_key] = {"digest": digest, "id": image_id}
             _write_json(self.path, records)
 
-    def ids(self) -> set[str]:
-        return {str(record.get("id")) for record in (_json(self.path) or {}).values()}
-
 
 class TagClaims:
     """Which live session has moved a tag onto its own build: a second session building the same
