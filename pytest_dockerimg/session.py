@@ -115,8 +115,8 @@ class DockerSession:
         if not self.used:
             self.used = True
             identity = self.identity
-            if self.owner:
-                self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
+            # Workers too: their ledgers must be found by whoever sweeps for a killed owner.
+            self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
             self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
             start_watcher(identity, engine.address)
             self.swept = sweep_stale(engine.api, identity)
