@@ -80,6 +80,7 @@ class Engine:
     version: str
     api_version: str
     reach: Reach
+    endpoint: str = ""  # the address alone, as DOCKER_HOST takes it (`address` may name a context)
 
     @property
     def host(self) -> str:
@@ -145,4 +146,5 @@ def connect(
         version=str(info.get("Version", "unknown")),
         api_version=str(info.get("ApiVersion", "unknown")),
         reach=reach,
+        endpoint=endpoint.address,
     )

@@ -118,7 +118,7 @@ class DockerSession:
             # Workers too: their ledgers must be found by whoever sweeps for a killed owner.
             self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
             self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
-            start_watcher(identity, engine.address)
+            start_watcher(identity, engine.endpoint or engine.address)
             self.swept = sweep_stale(engine.api, identity)
             self.problems += self.swept.problems
         return engine
