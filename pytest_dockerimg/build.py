@@ -1,8 +1,8 @@
-"""Image builds: the build spec (validated), content-hash reuse, the streamed classic build with
-live progress, and a `BuildError` that names the failing step and the last good layer.
+"""Image builds: the build spec (validated), content-hash reuse, and the session's `Builder`,
+which builds each spec once through the chosen builder (builders/: BuildKit or classic).
 
 A spec is built once per session; with xdist a file lock per spec makes the other workers wait
-and then reuse the image (found by its inputs label) instead of building it again.
+and then reuse the image (from the session's build record) instead of building it again.
 """
 
 from __future__ import annotations
@@ -10,30 +10,41 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import APIError, ImageNotFound
 from docker.utils import parse_repository_tag
 from docker.utils.build import match_tag
 
-from .buildlog import BuildLog, buildkit_only_syntax
-from .cleanup import made_by_plugin, remove_image
+from .builders import BuildFailed, ImageBuilder, MadeImage
+from .cleanup import made_by_plugin
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
 from .labels import ALL, LABEL, Identity, Mark
-from .progress import BuildProgress
-from .state import build_lock, read_build_record, write_build_record
+from .state import build_lock, read_build_record, record_session_image, session_images, write_build_record
 from .stats import BuildRecord, Stats
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
-BUILD_OPTIONS = ("dockerfile", "tag", "buildargs", "target", "labels", "nocache", "pull")
+BUILD_OPTIONS = (
+    "dockerfile",
+    "tag",
+    "buildargs",
+    "target",
+    "labels",
+    "nocache",
+    "pull",
+    "secrets",
+    "platform",
+)
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 def _text_map(name: str, value: object, *, reserved: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -51,6 +62,37 @@ def _text_map(name: str, value: object, *, reserved: str | None = None) -> tuple
             raise InvalidSpec(f"{name}[{key!r}] must be a string, got {item!r}")
         pairs.append((key, str(item)))
     return tuple(sorted(pairs))
+
+
+def _secrets(value: object, base: Path) -> tuple[tuple[str, str], ...]:
+    """`secrets={"token": "path/to/file"}` (`docker build --secret id=token,src=...`): ids to
+    readable files, relative paths starting at `base`."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(f"secrets must be a dict of secret ids to file paths, got {value!r}")
+    pairs = []
+    for ident, path in value.items():
+        if not isinstance(ident, str) or not _SECRET_ID.match(ident):
+            raise InvalidSpec(f"secrets: ids are names of letters, digits, '_', '.' or '-', got {ident!r}")
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise InvalidSpec(f"secrets[{ident!r}] must be the path of a file, got {path!r}")
+        file = Path(path) if Path(path).is_absolute() else base / path
+        if not file.is_file():
+            raise InvalidSpec(f"secrets[{ident!r}]: no file at {file}")
+        pairs.append((ident, str(file.resolve())))
+    return tuple(sorted(pairs))
+
+
+def _platform(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _PLATFORM.match(value):
+        raise InvalidSpec(
+            f"platform must be one platform as os/arch[/variant], such as linux/amd64 or linux/arm64/v8, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _flag(name: str, value: object) -> bool:
@@ -71,6 +113,8 @@ class BuildSpec:
     labels: tuple[tuple[str, str], ...] = ()
     nocache: bool = False
     pull: bool = False
+    secrets: tuple[tuple[str, str], ...] = ()
+    platform: str | None = None
 
     @classmethod
     def create(
@@ -85,6 +129,8 @@ class BuildSpec:
         labels: Mapping[str, str] | None = None,
         nocache: bool = False,
         pull: bool = False,
+        secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+        platform: str | None = None,
     ) -> BuildSpec:
         """Validate a build request; `path` is relative to `base_dir` (the test file's folder)."""
         if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -98,6 +144,7 @@ class BuildSpec:
             raise InvalidSpec(f"target must be the name of a build stage, got {target!r}")
         if dockerfile is not None and (not isinstance(dockerfile, (str, os.PathLike)) or not str(dockerfile)):
             raise InvalidSpec(f"dockerfile must be a file name or path, got {dockerfile!r}")
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
         spec_args = {
             "dockerfile": os.fspath(dockerfile) if dockerfile is not None else None,
             "tag": tag,
@@ -106,11 +153,12 @@ class BuildSpec:
             "labels": _text_map("labels", labels, reserved=LABEL),
             "nocache": _flag("nocache", nocache),
             "pull": _flag("pull", pull),
+            "secrets": _secrets(secrets, base),
+            "platform": _platform(platform),
         }
         text = os.fspath(path)
         if text.startswith(REMOTE_PREFIXES):
             return cls(context=text, **spec_args)  # type: ignore[arg-type]
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
         context = Path(text) if Path(text).is_absolute() else base / text
         if not context.is_dir():
             where = "" if Path(text).is_absolute() else f" (relative paths start at {base})"
@@ -171,12 +219,15 @@ def _record_of(result: Image | BuildError) -> dict[str, Any]:
 
 
 class Builder:
-    """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged."""
+    """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged.
+    `image_builder` gives the builder for a spec; it is asked for at the first real build
+    (choosing BuildKit runs the docker CLI, which a session that builds nothing must not pay for)."""
 
     def __init__(
         self,
         engine: Engine,
         identity: Identity,
+        image_builder: Callable[[BuildSpec], ImageBuilder],
         *,
         no_cache: bool = False,
         pull: bool = False,
@@ -186,13 +237,14 @@ class Builder:
     ) -> None:
         self.engine = engine
         self.identity = identity
+        self._image_builder = image_builder
         self.no_cache = no_cache
         self.pull = pull
         self.keep = keep
         self.progress = progress
         self.stats = stats if stats is not None else Stats()
         self._built: dict[BuildSpec, Image | BuildError] = {}
-        self.abandoned_layers: list[str] = []
+        self._made: set[str] = set()
         self.displaced_tags: dict[str, str] = {}
 
     def build(self, spec: BuildSpec) -> Image:
@@ -224,12 +276,11 @@ class Builder:
     def _without_build(self, spec: BuildSpec, image_id: str, why: str, seconds: float) -> Image:
         """An image that `spec` gets without a `docker build` of its own."""
         self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True))
-        log = [f"reused {image_id[:19]}: {why}"]
         return Image(
             self.engine.client.images.get(image_id),
             ref=spec.tag,
             reused=True,
-            build_log=log,
+            build_log=f"reused {image_id[:19]}: {why}",
             build_seconds=0.0,
         )
 
@@ -244,14 +295,37 @@ class Builder:
                 return self._without_build(
                     spec, reusable, "the build inputs are unchanged", time.monotonic() - started
                 )
+        if spec.tag:
+            self._note_displaced_tag(spec.tag)
         try:
-            image = self._run_build(spec, digest, nocache=nocache, pull=pull)
-        except BuildError:
+            outcome = self._image_builder(spec).build(
+                spec, nocache=nocache, pull=pull, progress=self.progress
+            )
+        except BuildFailed as failure:
+            self._record(failure.made, None)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
-            raise
+            raise failure.error from None
+        self._record(outcome.made, spec.tag)
+        image = Image(
+            self.engine.client.images.get(outcome.image_id),
+            ref=spec.tag,
+            build_log=outcome.log,
+            steps=outcome.steps,
+            build_seconds=outcome.seconds,
+        )
         cached = sum(step.cached for step in image.steps)
-        self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
+        self.stats.add_build(BuildRecord(spec.name, outcome.seconds, len(image.steps), cached))
         return image
+
+    def _record(self, made: tuple[MadeImage, ...], tag: str | None) -> None:
+        """Note the images a build made, so that the session removes them at its end (unless
+        --keep-images). Until the session ledger: a file of the session's state."""
+        for image in made:
+            self._made.add(image.id)
+            if not self.keep:
+                record_session_image(
+                    self.identity.session, image.id, tag if image.id == made[0].id else None, image.prune
+                )
 
     def _digest(self, spec: BuildSpec) -> str | None:
         """The inputs digest, or None when a base image cannot be resolved locally."""
@@ -297,59 +371,10 @@ class Builder:
                 return str(candidate["Id"])
         return None
 
-    def _stream(
-        self, spec: BuildSpec, labels: dict[str, str], *, nocache: bool, pull: bool
-    ) -> Iterator[dict[str, object]]:
-        return self.engine.api.build(
-            path=spec.context,
-            tag=spec.tag,
-            dockerfile=spec.dockerfile,
-            buildargs=dict(spec.buildargs) or None,
-            target=spec.target,
-            labels=labels,
-            nocache=nocache,
-            pull=pull,
-            rm=True,
-            forcerm=True,  # remove the failed step's container too; its parent layer stays
-            decode=True,
-            timeout=None,  # a step may print nothing for minutes
-        )
-
-    def _run_build(self, spec: BuildSpec, digest: str | None, *, nocache: bool, pull: bool) -> Image:
-        labels = {
-            **dict(spec.labels),
-            **self.identity.labels("image", keep=self.keep, inputs=digest or "", prune=nocache),
-        }
-        if spec.tag:
-            self._note_displaced_tag(spec.tag)
-        started = time.monotonic()
-        with BuildProgress(spec.name, self.progress) as progress:
-            log = BuildLog(on_step=progress.step, appended=len(labels))
-            try:
-                for chunk in self._stream(spec, labels, nocache=nocache, pull=pull):
-                    log.feed(chunk)
-            except APIError as error:
-                log.fail(str(error.explanation or error))
-            except (DockerException, requests.RequestException, OSError) as error:
-                log.fail(f"{type(error).__name__}: {error}")
-            log.finish()
-            if log.error is not None or log.image_id is None:
-                if nocache and log.fresh_layers and not self.keep:
-                    # A --no-cache build's layers never serve as cache: remove them at the end.
-                    self.abandoned_layers.append(log.fresh_layers[-1])
-                raise self._error(spec, log, pull=pull)
-        raw = self.engine.client.images.get(log.image_id)
-        seconds = round(time.monotonic() - started, 3)
-        return Image(raw, ref=spec.tag, build_log=log.lines, steps=log.steps, build_seconds=seconds)
-
     def clean_up(self) -> list[str]:
-        """At the end: remove the layers of failed --no-cache builds, and give the tags that
-        builds took from images the plugin did not make back to those images."""
-        problems = [
-            problem
-            for layer in self.abandoned_layers
-            for problem in remove_image(self.engine.api, layer, prune=True)
-        ]
+        """At the end: give the tags that builds took from images the plugin did not make back to
+        those images."""
+        problems = []
         for tag, previous in self.displaced_tags.items():
             repository, name = parse_repository_tag(tag)
             try:
@@ -366,41 +391,23 @@ class Builder:
         except ImageNotFound:
             return
         mark = Mark.of((current.get("Config") or {}).get("Labels"))
-        if mark is None or not self.identity.made(mark):
+        if str(current["Id"]) not in self._made and (mark is None or not self.identity.made(mark)):
             self.displaced_tags.setdefault(tag, str(current["Id"]))
 
-    def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
-        failed = log.failed_step
-        message = log.error or "the engine reported no image"
-        hint = None
-        if not spec.remote and spec.dockerfile_path.is_file():
-            dockerfile_text = spec.dockerfile_path.read_text()
-            syntax = buildkit_only_syntax(dockerfile_text)
-            if syntax:
-                hint = (
-                    f"the Dockerfile {syntax}, which needs BuildKit; this plugin builds with the "
-                    "engine's classic builder (docker-py has no BuildKit client), so rewrite it "
-                    "without that syntax"
-                )
-            elif failed is not None and failed.instruction.upper().startswith("FROM"):
-                hint = (
-                    "--docker-pull made the engine pull the base image and the pull failed; run "
-                    "without --docker-pull to build from the local image"
-                    if pull
-                    else "the base image is not in the engine, so the engine tried to pull it and "
-                    "failed; build, load or pull it first (docker build / docker load / docker pull)"
-                )
-        step = None
-        if failed is not None:
-            total = f"/{failed.total}" if failed.total else ""
-            step = f"Step {failed.index}{total} : {failed.instruction}"
-        return BuildError(
-            spec.describe(),
-            message,
-            step=step,
-            instruction=failed.instruction if failed else None,
-            exit_code=log.error_code,
-            log=log.lines,
-            last_image_id=log.last_image_id,
-            hint=hint,
-        )
+
+def remove_built_images(api: Any, session: str) -> list[str]:
+    """Remove the images the session's builds made (recorded by `Builder._record`): untag what
+    a build tagged, then remove the image unless something else still holds it (a tag of yours:
+    the same inputs give the same image; a container; an image built on it)."""
+    problems = []
+    for image_id, tag, prune in reversed(session_images(session)):
+        try:
+            if tag and str(api.inspect_image(tag)["Id"]) == image_id:
+                api.remove_image(tag, noprune=True)
+            api.remove_image(image_id, noprune=not prune)
+        except ImageNotFound:
+            continue
+        except APIError as error:
+            if error.status_code != 409:  # 409: still in use or tagged by someone else: it stays
+                problems.append(f"remove image {image_id[:19]}: {error.explanation or error}")
+    return problems

@@ -35,8 +35,8 @@ WORKERS_USED_KEY = pytest.StashKey[bool]()
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
-    "nocache=False, pull=False): the image that the docker_image and docker_container fixtures "
-    "build; path is the build context, relative to the test file's folder",
+    "nocache=False, pull=False, secrets=None, platform=None): the image that the docker_image and "
+    "docker_container fixtures build; path is the build context, relative to the test file's folder",
     "docker_container(*, ports=None, publish_all=False, command=None, environment=None, volumes=None, "
     "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
 )
@@ -148,12 +148,15 @@ class _XdistController:
         self.config.stash[WORKERS_USED_KEY] |= bool(output["used"])
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> str | list[str]:
     docker = config.stash[SESSION_KEY]
     engine = docker.probe()
     if isinstance(engine, Engine):
         bind = docker.bind_host
-        return f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"
+        return [
+            f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}",
+            docker.builder_header(),
+        ]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return f"docker: {engine}; tests that need Docker will {then}"
 
@@ -214,7 +217,8 @@ def docker_settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
-    """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
+    """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull, secrets,
+    platform) -> Image`; a
     relative path starts at the folder of the file that calls it. Each spec is built once."""
     docker = _docker(request)
 
@@ -332,7 +336,7 @@ def pytest_runtest_makereport(
     if not report.failed:
         return report
     if isinstance(error, BuildError) and error.log:
-        report.sections.append(("docker build log", "\n".join(error.log)))
+        report.sections.append(("docker build log", error.log))
     if isinstance(error, (ContainerExited, NotReady)) and error.logs:
         report.sections.append((f"docker logs {error.name}", error.logs))
     scope = item.stash.get(SCOPE_KEY, None)

@@ -8,16 +8,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .build import Builder, BuildSpec
+from .build import Builder, BuildSpec, remove_built_images
+from .builders import ImageBuilder
+from .builders.buildkit import BuildKitBuilder
+from .builders.choose import Choice, cached_choice, choose_builder
+from .builders.classic import ClassicBuilder
 from .cleanup import Reaper, Removed, Tracker, remove_session
 from .containers import Container, Runner
 from .engine import Engine, connect
-from .errors import EngineUnavailable
+from .errors import BuildError, EngineUnavailable
 from .images import Image
 from .labels import Identity
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
-from .state import forget_session, record_kept
+from .state import forget_session, record_kept, state_dir
 from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
@@ -66,6 +70,9 @@ class DockerSession:
     used: bool = False
     _engine: Engine | EngineUnavailable | None = None
     _builder: Builder | None = None
+    _choice: Choice | None = None
+    _choice_shown: bool = False
+    _engine_id: str | None = None
     _session_scope: Scope | None = None
     _registry_scope: Scope | None = None
     _registry: Registry | None = None
@@ -93,12 +100,63 @@ class DockerSession:
             self.problems += self.swept.problems
         return engine
 
+    def _id_of(self, engine: Engine) -> str:
+        if self._engine_id is None:
+            self._engine_id = str(engine.client.info().get("ID") or engine.address)
+        return self._engine_id
+
+    def builder_header(self) -> str:
+        """The report header's builder line, from what is known without running a docker CLI."""
+        engine = self.probe()
+        setting = self.settings.builder
+        if isinstance(engine, Engine):
+            known = cached_choice(setting, self._id_of(engine), state_dir() / "builder-choice.json")
+            if known is not None:
+                self._choice_shown = True
+                return f"docker builder: {known.describe()}"
+        return (
+            f"docker builder: {setting}, chosen at the first build (BuildKit when a docker CLI that "
+            "can build with it talks to this engine, else classic)"
+        )
+
+    def builder_choice(self) -> Choice:
+        """Which builder builds, and why (runs the docker CLI at most once a session, less when
+        an earlier session's answer still holds)."""
+        if self._choice is None:
+            engine = self.engine()
+            cache = state_dir() / "builder-choice.json"
+            self._choice = choose_builder(self.settings.builder, self._id_of(engine), cache)
+            if not self._choice_shown and self.progress is not None:
+                self.progress(f"builder: {self._choice.describe()}")
+        return self._choice
+
+    def _image_builder(self, spec: BuildSpec) -> ImageBuilder:
+        choice = self.builder_choice()
+        if choice.cli is not None:
+            return BuildKitBuilder(self.engine(), choice.cli)
+        if self.settings.builder == "buildkit":
+            raise BuildError(
+                spec.describe(),
+                f"--docker-builder buildkit, but {choice.reason.removeprefix('buildkit: ')}",
+                hint="install buildx for the docker CLI (e.g. Debian's docker-buildx package), or "
+                "use --docker-builder auto to fall back to the classic builder",
+            )
+        if spec.secrets:
+            raise BuildError(
+                spec.describe(),
+                "secrets= needs BuildKit, and this session builds with the classic builder "
+                f"({choice.reason})",
+                hint="install buildx for the docker CLI (e.g. Debian's docker-buildx package)",
+            )
+        return ClassicBuilder(self.engine())
+
     @property
     def builder(self) -> Builder:
         if self._builder is None:
             self._builder = Builder(
                 self.engine(),
                 self.identity,
+                self._image_builder,
                 no_cache=self.settings.no_build_cache,
                 pull=self.settings.pull,
                 keep=self.settings.keep_images,
@@ -169,6 +227,7 @@ class DockerSession:
             engine = self.probe()
             if isinstance(engine, Engine):
                 self.problems += remove_session(engine.api, self.identity).problems
+                self.problems += remove_built_images(engine.api, self.identity.session)
             forget_session(self.identity.session)
         if self._builder is not None:
             self.problems += self._builder.clean_up()

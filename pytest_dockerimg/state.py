@@ -45,6 +45,21 @@ def write_build_record(session: str, key: str, record: dict[str, Any]) -> None:
     path.with_suffix(".tmp").replace(path)
 
 
+def record_session_image(session: str, image_id: str, tag: str | None, prune: bool) -> None:
+    """Note an image that a build of the session made (one JSON line each; appends are atomic)."""
+    with (_session_dir(session) / "images.jsonl").open("a") as handle:
+        handle.write(json.dumps([image_id, tag, prune]) + "\n")
+
+
+def session_images(session: str) -> list[tuple[str, str | None, bool]]:
+    """The images the session's builds made, oldest first."""
+    path = _session_dir(session) / "images.jsonl"
+    if not path.exists():
+        return []
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return [(str(image), tag, bool(prune)) for image, tag, prune in rows]
+
+
 def forget_session(session: str, *, stale_after: float = 86400.0) -> None:
     """Remove the session's locks and records, at its end; and those of sessions that ended
     without saying so (killed, or builds made outside a pytest session) over a day ago."""
