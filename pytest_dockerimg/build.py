@@ -403,7 +403,7 @@ def remove_built_images(api: Any, session: str) -> list[str]:
     for image_id, tag, prune in reversed(session_images(session)):
         try:
             if tag and str(api.inspect_image(tag)["Id"]) == image_id:
-                api.remove_image(tag, noprune=True)
+                api.remove_image(tag, noprune=not prune)  # the image too, when no other tag holds it
             api.remove_image(image_id, noprune=not prune)
         except ImageNotFound:
             continue

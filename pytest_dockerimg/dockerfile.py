@@ -210,6 +210,21 @@ class Dockerfile:
                 return instruction
         return None
 
+    def from_of(self, reference: str) -> Instruction | None:
+        """The first `FROM` of `reference` (as BuildKit names it: `docker.io/library/busybox:latest`)."""
+        short = reference.removeprefix("docker.io/").removeprefix("library/")
+        for instruction in self.instructions:
+            words = [word for word in instruction.text.split()[1:] if not word.startswith("--")]
+            if instruction.keyword == "FROM" and words:
+                image = (
+                    words[0]
+                    if ":" in words[0].rsplit("/", 1)[-1] or "@" in words[0]
+                    else f"{words[0]}:latest"
+                )
+                if image in (reference, short):
+                    return instruction
+        return None
+
     def cut_before(self, instruction: Instruction) -> str:
         """The Dockerfile up to (not including) `instruction`: its last stage is the stage of
         `instruction`, built as far as the step before it."""

@@ -57,6 +57,19 @@ class ImageBuilder(Protocol):
     ) -> BuildOutcome: ...
 
 
+def from_hint(pull: bool) -> str:
+    """Why a `FROM` failed: the pull that --docker-pull asked for, or a base the engine lacks."""
+    if pull:
+        return (
+            "--docker-pull made the engine pull the base image and the pull failed; run without "
+            "--docker-pull to build from the local image"
+        )
+    return (
+        "the base image is not in the engine, so the engine tried to pull it and failed; build, "
+        "load or pull it first (docker build / docker load / docker pull)"
+    )
+
+
 def buildkit_hint() -> str:
     return (
         "build with BuildKit: pytest --docker-builder buildkit (or docker_builder = buildkit in the "

@@ -18,7 +18,7 @@ from pytest_dockerimg.engine import Engine
 from pytest_dockerimg.errors import BuildError
 from pytest_dockerimg.progress import BuildProgress
 
-from . import BuildFailed, BuildOutcome, MadeImage
+from . import BuildFailed, BuildOutcome, MadeImage, from_hint
 from .buildkit_log import BuildKitLog
 from .choose import Cli
 
@@ -54,7 +54,7 @@ class BuildKitBuilder:
         with BuildProgress(spec.name, progress) as reporter:
             log, image_id = self._run(spec, dockerfile, nocache=nocache, pull=pull, on_step=reporter.step)
             if image_id is None:
-                raise self._failure(spec, dockerfile, log)
+                raise self._failure(spec, dockerfile, log, pull=pull)
         return BuildOutcome(
             image_id=image_id,
             log=log.text,
@@ -140,7 +140,9 @@ class BuildKitBuilder:
                 command.append("--pull")
             return log, self._execute([*command, spec.context], log, iidfile)
 
-    def _failure(self, spec: BuildSpec, dockerfile: Dockerfile | None, log: BuildKitLog) -> BuildFailed:
+    def _failure(
+        self, spec: BuildSpec, dockerfile: Dockerfile | None, log: BuildKitLog, *, pull: bool
+    ) -> BuildFailed:
         failed = log.failed
         instruction = failed.instruction if failed else None
         debug = self._debug_image(spec, dockerfile, instruction) if dockerfile and instruction else None
@@ -154,6 +156,7 @@ class BuildKitBuilder:
             log=log.text,
             output="\n".join(failed.output) if failed else "",
             last_image_id=debug,
+            hint=from_hint(pull) if instruction is not None and instruction.keyword == "FROM" else None,
         )
         return BuildFailed(error, (MadeImage(debug),) if debug else ())
 

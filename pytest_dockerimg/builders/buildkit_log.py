@@ -25,6 +25,7 @@ _OUTPUT = re.compile(r"^\d+\.\d+ (?P<text>.*)$")
 _DONE = re.compile(r"^DONE (?P<seconds>\d+(?:\.\d+)?)s$")
 _EXIT_CODE = re.compile(r"exit code: (?P<code>\d+)")
 _FRACTION = re.compile(r"\.(\d+)")
+_METADATA = "[internal] load metadata for "  # BuildKit resolving a FROM image
 
 
 def _timestamp(value: object) -> float | None:
@@ -124,6 +125,8 @@ class BuildKitLog:
         vertex = self._vertices[key] = _Vertex(len(self._vertices) + 1, name)
         if render:
             self.lines.append(f"#{vertex.number} {name}")
+        if name.startswith(_METADATA) and self.dockerfile is not None:
+            vertex.instruction = self.dockerfile.from_of(name.removeprefix(_METADATA))
         match = _STEP_NAME.match(name)
         if match:
             vertex.position = int(match["position"])

@@ -16,7 +16,7 @@ from pytest_dockerimg.engine import Engine
 from pytest_dockerimg.errors import BuildError
 from pytest_dockerimg.progress import BuildProgress
 
-from . import BuildFailed, BuildOutcome, MadeImage, buildkit_hint
+from . import BuildFailed, BuildOutcome, MadeImage, buildkit_hint, from_hint
 
 if TYPE_CHECKING:
     from pytest_dockerimg.build import BuildSpec
@@ -90,15 +90,8 @@ class ClassicBuilder:
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
         failed = log.failed_step
-        hint = None
-        if failed is not None and failed.instruction.upper().startswith("FROM"):
-            hint = (
-                "--docker-pull made the engine pull the base image and the pull failed; run "
-                "without --docker-pull to build from the local image"
-                if pull
-                else "the base image is not in the engine, so the engine tried to pull it and "
-                "failed; build, load or pull it first (docker build / docker load / docker pull)"
-            )
+        from_failed = failed is not None and failed.instruction.upper().startswith("FROM")
+        hint = from_hint(pull) if from_failed else None
         return BuildError(
             spec.describe(),
             log.error or "the engine reported no image",
