@@ -60,6 +60,13 @@ def cli_build(env: dict[str, str], folder: Path) -> tuple[float, str, str]:
     return time.perf_counter() - started, iid.read_text().strip(), ""
 
 
+def build(how: object, folder: Path) -> tuple[float, str, str]:
+    """With a builder of the plugin, or with the CLI in the environment `how`."""
+    if isinstance(how, dict):
+        return cli_build(how, folder)
+    return plugin_build(how, folder)  # type: ignore[arg-type]
+
+
 def main() -> None:
     engine = connect()
     choice = choose_builder("auto", str(engine.client.info()["ID"]), state_dir() / "builder-choice.json")
@@ -73,12 +80,9 @@ def main() -> None:
     print(f"{'builder':64} {'cold s':>7} {'cached s':>9}  steps")
     for name, how in runs:
         folder = context()
-        build = (
-            (lambda f: plugin_build(how, f)) if not isinstance(how, dict) else (lambda f: cli_build(how, f))
-        )
-        cold, image_id, _ = build(folder)
+        cold, image_id, _ = build(how, folder)
         engine.api.remove_image(image_id, noprune=True)
-        cached, image_id, steps = build(folder)
+        cached, image_id, steps = build(how, folder)
         engine.api.remove_image(image_id, noprune=True)
         print(f"{name:64} {cold:7.2f} {cached:9.2f}  {steps}")
     engine.close()
