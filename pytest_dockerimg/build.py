@@ -28,7 +28,7 @@ from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
 from .labels import ALL, LABEL, Identity, Mark
-from .state import build_lock, read_build_record, record_session_image, session_images, write_build_record
+from .state import build_lock, read_build_record, record_session_image, write_build_record
 from .stats import BuildRecord, Stats
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
@@ -393,21 +393,3 @@ class Builder:
         mark = Mark.of((current.get("Config") or {}).get("Labels"))
         if str(current["Id"]) not in self._made and (mark is None or not self.identity.made(mark)):
             self.displaced_tags.setdefault(tag, str(current["Id"]))
-
-
-def remove_built_images(api: Any, session: str) -> list[str]:
-    """Remove the images the session's builds made (recorded by `Builder._record`): untag what
-    a build tagged, then remove the image unless something else still holds it (a tag of yours:
-    the same inputs give the same image; a container; an image built on it)."""
-    problems = []
-    for image_id, tag, prune in reversed(session_images(session)):
-        try:
-            if tag and str(api.inspect_image(tag)["Id"]) == image_id:
-                api.remove_image(tag, noprune=not prune)  # the image too, when no other tag holds it
-            api.remove_image(image_id, noprune=not prune)
-        except ImageNotFound:
-            continue
-        except APIError as error:
-            if error.status_code != 409:  # 409: still in use or tagged by someone else: it stays
-                problems.append(f"remove image {image_id[:19]}: {error.explanation or error}")
-    return problems

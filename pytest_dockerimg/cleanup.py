@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 
 from .labels import ALL, LABEL, Identity, Mark
-from .state import kept_containers
+from .state import kept_containers, session_images
 
 
 @contextmanager
@@ -244,3 +244,22 @@ class Tracker:
         ]
         problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
         return problems + [problem for name in volumes for problem in remove_volume(self.api, name)]
+
+
+def remove_built_images(api: docker.APIClient, session: str) -> list[str]:
+    """Remove the images that the session's builds made (built images carry no mark; the builds
+    record them in the session's state until the session ledger does): untag what a build tagged,
+    then remove the image unless something else still holds it (a tag of yours, since the same
+    inputs give the same image; a container; an image built on it)."""
+    problems = []
+    for image_id, tag, prune in reversed(session_images(session)):
+        try:
+            if tag and str(api.inspect_image(tag)["Id"]) == image_id:  # type: ignore[no-untyped-call]
+                api.remove_image(tag, noprune=not prune)  # the image too, when no other tag holds it
+            api.remove_image(image_id, noprune=not prune)
+        except ImageNotFound:
+            continue
+        except APIError as error:
+            if error.status_code != 409:  # 409: still in use or tagged by someone else: it stays
+                problems.append(f"remove image {image_id[:19]}: {error.explanation or error}")
+    return problems

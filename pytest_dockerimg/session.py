@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .build import Builder, BuildSpec, remove_built_images
+from .build import Builder, BuildSpec
 from .builders import ImageBuilder
 from .builders.buildkit import BuildKitBuilder
 from .builders.choose import Choice, cached_choice, choose_builder
 from .builders.classic import ClassicBuilder
-from .cleanup import Reaper, Removed, Tracker, remove_session
+from .cleanup import Reaper, Removed, Tracker, remove_built_images, remove_session
 from .containers import Container, Runner
 from .engine import Engine, connect
 from .errors import BuildError, EngineUnavailable

@@ -17,7 +17,7 @@ import sys
 
 import docker
 
-from .cleanup import Removed, remove_marked
+from .cleanup import Removed, remove_built_images, remove_marked
 from .labels import Identity
 
 POLL_SECONDS = 0.2
@@ -26,7 +26,7 @@ POLL_SECONDS = 0.2
 # owner, e.g. under pytester) stay small; docker-py is imported only when there is work.
 _WATCH = f"""
 import os, sys, time
-owner, started, host = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+owner, started, host, session = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -38,7 +38,7 @@ def alive(pid):
 while alive(owner):
     time.sleep({POLL_SECONDS})
 from pytest_dockerimg.watcher import sweep_owner
-sweep_owner(owner, started, host)
+sweep_owner(owner, started, host, session)
 """
 
 _started: set[Identity] = set()
@@ -54,7 +54,15 @@ def start_watcher(identity: Identity) -> int | None:
     # never-waited Popen object warns when it is garbage collected.
     return os.posix_spawn(
         sys.executable,
-        [sys.executable, "-c", _WATCH, str(identity.owner), str(identity.started), identity.host],
+        [
+            sys.executable,
+            "-c",
+            _WATCH,
+            str(identity.owner),
+            str(identity.started),
+            identity.host,
+            identity.session,
+        ],
         dict(os.environ),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -65,16 +73,20 @@ def start_watcher(identity: Identity) -> int | None:
     )
 
 
-def sweep_owner(owner: int, started: int, host: str) -> Removed:
-    """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
+def sweep_owner(owner: int, started: int, host: str, session: str = "") -> Removed:
+    """Remove what the sessions owned by the (dead) process `owner` on `host` left behind, and
+    the images that `session`'s builds made (they carry no mark)."""
     client = docker.from_env(timeout=30)
     try:
-        return remove_marked(
+        removed = remove_marked(
             client.api,
             lambda mark: (
                 mark.owner == owner and mark.started == started and mark.host == host and not mark.keep
             ),
         )
+        if session:
+            removed.problems += remove_built_images(client.api, session)
+        return removed
     finally:
         client.close()
 

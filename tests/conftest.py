@@ -28,19 +28,20 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 """
 
 
-THROWAWAY = "pytest-dockerimg-tests.throwaway"
+THROWAWAY = "PYTEST_DOCKERIMG_TESTS_THROWAWAY"
 
 
 def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:
-    return "\n".join([f"FROM {base}", f"LABEL {THROWAWAY}={uuid.uuid4().hex}", *instructions]) + "\n"
+    return "\n".join([f"FROM {base}", f"ENV {THROWAWAY}={uuid.uuid4().hex}", *instructions]) + "\n"
 
 
 @pytest.fixture
 def fresh_dockerfile() -> Callable[..., str]:
     """`fresh_dockerfile(*instructions, base="busybox:latest")`: a Dockerfile that no earlier
-    build has cached, with a new token in its second line. That line is a label which every later
-    layer inherits, so `remove_throwaway_layers` finds the whole layer chain (the build cache the
-    plugin keeps on purpose) and removes it at the end of the test session."""
+    build has cached, with a new token in its second line. That line is an ENV: with either
+    builder it changes the cache key of every later RUN, and with the classic builder every later
+    layer inherits it, so `remove_throwaway_layers` finds the whole layer chain (the build cache
+    the plugin keeps on purpose) and removes it at the end of the test session."""
     return _fresh_dockerfile
 
 
@@ -54,7 +55,15 @@ def remove_throwaway_layers() -> Iterator[None]:
     except DockerException:
         return
     try:
-        for image_id in children_first(client.api.images(all=True, filters={"label": THROWAWAY})):
+        throwaway = []
+        for image in client.api.images(all=True):
+            try:
+                env = (client.api.inspect_image(image["Id"]).get("Config") or {}).get("Env") or []
+            except DockerException:
+                continue
+            if any(item.startswith(f"{THROWAWAY}=") for item in env):
+                throwaway.append(image)
+        for image_id in children_first(throwaway):
             remove_image(client.api, image_id)
     finally:
         client.close()
