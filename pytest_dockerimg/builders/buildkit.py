@@ -111,6 +111,7 @@ class BuildKitBuilder:
             for line in process.stdout:
                 log.feed(line)
             code = process.wait()
+        log.finish()
         image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
         return image_id if code == 0 and image_id else None
 

@@ -47,7 +47,7 @@ class _Vertex:
     done: bool = False
     error: str | None = None
     output: list[str] = field(default_factory=list)
-    partial: str = ""
+    partial: dict[object, str] = field(default_factory=dict)  # per stream (stdout, stderr)
 
 
 @dataclass
@@ -80,8 +80,8 @@ class BuildKitLog:
 
     def _plain(self, key: str, rest: str) -> None:
         vertex = self._vertices.get(key)
-        if vertex is None:
-            self._vertex(key, rest)
+        if vertex is None:  # plain progress names a step when it starts
+            self._started(self._vertex(key, rest))
             return
         if rest == vertex.name or rest.startswith("sha256:"):
             return
@@ -99,6 +99,10 @@ class BuildKitLog:
             key, name = str(item.get("digest")), str(item.get("name") or "")
             vertex = self._vertices.get(key) or self._vertex(key, name, render=True)
             started, completed = _timestamp(item.get("started")), _timestamp(item.get("completed"))
+            if started is not None and vertex.started is None:
+                vertex.started = started
+                if not item.get("cached"):
+                    self._started(vertex)
             if item.get("cached") and not vertex.cached:
                 vertex.cached = True
                 self.lines.append(f"#{vertex.number} CACHED")
@@ -113,11 +117,23 @@ class BuildKitLog:
             found = self._vertices.get(str(entry.get("vertex")))
             if found is None:
                 continue
-            text = found.partial + base64.b64decode(str(entry.get("data") or "")).decode("utf-8", "replace")
-            *complete, found.partial = text.replace("\r\n", "\n").split("\n")
+            stream = entry.get("stream")
+            data = base64.b64decode(str(entry.get("data") or "")).decode("utf-8", "replace")
+            text = found.partial.pop(stream, "") + data.replace("\r\n", "\n")
+            *complete, found.partial[stream] = text.split("\n")
             for piece in complete:
-                found.output.append(piece)
-                self.lines.append(f"#{found.number} {piece}")
+                self._output(found, piece)
+
+    def _output(self, vertex: _Vertex, text: str) -> None:
+        vertex.output.append(text)
+        self.lines.append(f"#{vertex.number} {text}")
+
+    def finish(self) -> None:
+        """Keep what the steps printed without a final newline."""
+        for vertex in self._vertices.values():
+            for stream in list(vertex.partial):
+                if vertex.partial[stream]:
+                    self._output(vertex, vertex.partial.pop(stream))
 
     # ---------------------------------------------------------------- steps
 
@@ -134,15 +150,18 @@ class BuildKitLog:
                 vertex.instruction = self.dockerfile.instruction_of_progress(
                     match["stage"], vertex.position, match["text"]
                 )
-            if self.on_step is not None:
-                self.on_step(self._describe(vertex, match["text"]))
         return vertex
 
-    def _describe(self, vertex: _Vertex, text: str) -> str:
-        if vertex.instruction is None:
-            return text
-        total = len(self.dockerfile.instructions) if self.dockerfile else 0
-        return f"Step {vertex.instruction.index}/{total} : {vertex.instruction.text}"
+    def _started(self, vertex: _Vertex) -> None:
+        """Tell `on_step` of a step that runs, as the classic builder names it (`Step 4/8 : ...`)."""
+        match = _STEP_NAME.match(vertex.name)
+        if self.on_step is None or match is None:
+            return
+        if vertex.instruction is None or self.dockerfile is None:
+            self.on_step(match["text"])
+        else:
+            total = len(self.dockerfile.instructions)
+            self.on_step(f"Step {vertex.instruction.index}/{total} : {vertex.instruction.text}")
 
     @property
     def steps(self) -> list[BuildStep]:
@@ -152,7 +171,7 @@ class BuildKitLog:
         steps = []
         for vertex in self._vertices.values():
             match = _STEP_NAME.match(vertex.name)
-            if not match or vertex.error is not None:
+            if not match or not vertex.done or vertex.error is not None:
                 continue
             instruction = vertex.instruction
             steps.append(

@@ -5,13 +5,18 @@ is refused before building (offline: no `# syntax=` frontend pulls)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from pytest_dockerimg import BuildError
-from pytest_dockerimg.builders.buildkit import HEREDOC_ENGINE, engine_major
-from pytest_dockerimg.builders.choose import Cli
+from pytest_dockerimg.build import BuildSpec
+from pytest_dockerimg.builders import BuildFailed
+from pytest_dockerimg.builders.buildkit import HEREDOC_ENGINE, BuildKitBuilder, engine_major
+from pytest_dockerimg.builders.choose import Cli, candidate_clis, choose_builder
 from pytest_dockerimg.plugin import SESSION_KEY
 
 
@@ -152,3 +157,70 @@ def test_heredocs(buildkit, docker_build, docker_run, docker_engine, write_conte
     container = docker_run(docker_build(context), command=["cat", "/said"])
     assert container.wait_exit(timeout=10) == 0
     assert container.logs() == "from a heredoc\n"
+
+
+def older_clis() -> list[str]:
+    """The docker CLIs here from before 23.0, whose own BuildKit builds with DOCKER_BUILDKIT=1."""
+    found = []
+    for path in candidate_clis(os.environ):
+        done = subprocess.run(
+            [path, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, check=False
+        )
+        version = done.stdout.strip()
+        if version[:1].isdigit() and engine_major(version) < 23:
+            found.append(path)
+    return found
+
+
+@pytest.fixture
+def made_images(docker_engine) -> Iterator[list[str]]:
+    """Ids of images a test builds without the session's Builder, removed after it."""
+    made: list[str] = []
+    yield made
+    for image_id in made:
+        docker_engine.api.remove_image(image_id, noprune=True)
+
+
+@pytest.fixture
+def built_in_buildkit(docker_engine) -> BuildKitBuilder:
+    """BuildKit through an older CLI's own BuildKit (`DOCKER_BUILDKIT=1 docker build`, plain
+    progress), not buildx."""
+    clis = older_clis()
+    if not clis:
+        pytest.skip("no docker CLI before 23.0 here (Debian bookworm's docker.io installs one)")
+    return BuildKitBuilder(docker_engine, Cli(clis[0], "20.10", buildx=None, rawjson=False))
+
+
+def test_the_built_in_buildkit_of_an_older_cli_builds_and_fails_alike(
+    built_in_buildkit, docker_engine, write_context
+):
+    context = write_context(
+        "older",
+        fresh(
+            "ARG TARGETARCH",
+            "COPY --chmod=0700 app.txt /app.txt",
+            'RUN echo "$TARGETARCH" > /arch',
+            "RUN exit 3",
+        ),
+        {"app.txt": "app\n"},
+    )
+    with pytest.raises(BuildFailed) as caught:
+        built_in_buildkit.build(BuildSpec.create(context), nocache=False, pull=False, progress=None)
+    built_in_buildkit.made.extend(image.id for image in caught.value.made)
+    error = caught.value.error
+    assert (error.step, error.instruction, error.exit_code) == (6, "RUN exit 3", 3)
+    assert error.last_image_id == caught.value.made[0].id
+    debug = docker_engine.client.containers.run(
+        error.last_image_id, ["sh", "-c", "stat -c %a /app.txt; cat /arch"], remove=True
+    )
+    assert debug.decode().split() == ["700", docker_engine.client.version()["Arch"]]
+
+
+def test_auto_never_picks_a_cli_that_talks_to_another_engine(tmp_path):
+    """The daemon ID that `docker info` gives must be the plugin's engine's: else classic, and the
+    reason names each CLI it tried."""
+    choice = choose_builder("auto", "NOT:THE:ENGINE", tmp_path / "choice.json")
+    assert choice.builder == "classic"
+    assert choice.cli is None
+    assert "talks to another engine" in choice.reason
+    assert choose_builder("auto", "NOT:THE:ENGINE", tmp_path / "choice.json") == choice  # from the cache
