@@ -192,7 +192,7 @@ def built_in_buildkit(docker_engine) -> BuildKitBuilder:
 
 
 def test_the_built_in_buildkit_of_an_older_cli_builds_and_fails_alike(
-    built_in_buildkit, docker_engine, write_context
+    built_in_buildkit, made_images, docker_engine, write_context
 ):
     context = write_context(
         "older",
@@ -206,7 +206,7 @@ def test_the_built_in_buildkit_of_an_older_cli_builds_and_fails_alike(
     )
     with pytest.raises(BuildFailed) as caught:
         built_in_buildkit.build(BuildSpec.create(context), nocache=False, pull=False, progress=None)
-    built_in_buildkit.made.extend(image.id for image in caught.value.made)
+    made_images.extend(image.id for image in caught.value.made)
     error = caught.value.error
     assert (error.step, error.instruction, error.exit_code) == (6, "RUN exit 3", 3)
     assert error.last_image_id == caught.value.made[0].id
