@@ -65,6 +65,7 @@ class ClassicBuilder:
                     labels=labels or None,
                     nocache=nocache,
                     pull=pull,
+                    platform=spec.platform,
                     rm=True,
                     forcerm=True,  # remove the failed step's container too; its parent layer stays
                     decode=True,
