@@ -146,7 +146,19 @@ class BuildKitBuilder:
     ) -> BuildFailed:
         failed = log.failed
         instruction = failed.instruction if failed else None
-        debug = self._debug_image(spec, dockerfile, instruction) if dockerfile and instruction else None
+        hint = None
+        if instruction is not None and instruction.keyword == "FROM":
+            hint = from_hint(pull)
+        elif log.parse_error is not None and dockerfile is not None:
+            line = log.parse_error[0]
+            instruction = next((i for i in dockerfile.instructions if i.line <= line <= i.end_line), None)
+            hint = (
+                f"the Dockerfile frontend built into Docker Engine {self.engine.version} does not know "
+                "this syntax; newer engines do (23.0 and later), or rewrite the line"
+            )
+        debug = None
+        if dockerfile is not None and instruction is not None and failed is not None:
+            debug = self._debug_image(spec, dockerfile, instruction)
         error = BuildError(
             spec.describe(),
             log.message,
@@ -157,7 +169,7 @@ class BuildKitBuilder:
             log=log.text,
             output="\n".join(failed.output) if failed else "",
             last_image_id=debug,
-            hint=from_hint(pull) if instruction is not None and instruction.keyword == "FROM" else None,
+            hint=hint,
         )
         return BuildFailed(error, (MadeImage(debug),) if debug else ())
 

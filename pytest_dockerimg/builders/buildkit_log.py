@@ -26,6 +26,7 @@ _DONE = re.compile(r"^DONE (?P<seconds>\d+(?:\.\d+)?)s$")
 _EXIT_CODE = re.compile(r"exit code: (?P<code>\d+)")
 _FRACTION = re.compile(r"\.(\d+)")
 _METADATA = "[internal] load metadata for "  # BuildKit resolving a FROM image
+_PARSE_ERROR = re.compile(r"dockerfile parse error (?:on )?line (?P<line>\d+): (?P<what>.*)$", re.IGNORECASE)
 
 
 def _timestamp(value: object) -> float | None:
@@ -198,10 +199,23 @@ class BuildKitLog:
         return int(found["code"]) if found else None
 
     @property
+    def parse_error(self) -> tuple[int, str] | None:
+        """The line and complaint of the engine's Dockerfile frontend, when it could not read the
+        Dockerfile (`dockerfile parse error line 3: Unknown flag: link`)."""
+        for line in reversed(self.lines):
+            if found := _PARSE_ERROR.search(line):
+                return int(found["line"]), found["what"]
+        return None
+
+    @property
     def message(self) -> str:
-        """What went wrong: the failing step's error, else the CLI's last words."""
+        """What went wrong: the failing step's error, the frontend's complaint, or else the CLI's
+        last words."""
         if self.failed is not None and self.failed.error:
             return self.failed.error
+        if self.parse_error is not None:
+            line, what = self.parse_error
+            return f"the engine's Dockerfile frontend cannot read line {line}: {what}"
         plain = [line for line in self.lines if line.strip() and not line.startswith(("#", "------", " > "))]
         return plain[-1] if plain else "the docker CLI reported no image"
 

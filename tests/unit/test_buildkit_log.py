@@ -56,3 +56,15 @@ def test_a_step_of_an_unknown_dockerfile_keeps_buildkit_s_name():
     assert [(step.index, step.total, step.instruction, step.cached) for step in log.steps] == [
         (2, 2, "RUN echo hi", False)
     ]
+
+
+def test_a_dockerfile_the_engine_s_frontend_cannot_read_names_its_line():
+    """Engine 20.10's built-in frontend does not know `COPY --link`: no step ran."""
+    log = BuildKitLog()
+    log.feed(
+        "ERROR: failed to build: failed to solve: rpc error: code = Unknown desc = failed to solve with "
+        "frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 3: Unknown flag: link"
+    )
+    assert log.failed is None
+    assert log.parse_error == (3, "Unknown flag: link")
+    assert log.message == "the engine's Dockerfile frontend cannot read line 3: Unknown flag: link"
