@@ -218,8 +218,8 @@ def docker_settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture(scope="session")
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
     """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull, secrets,
-    platform) -> Image`; a
-    relative path starts at the folder of the file that calls it. Each spec is built once."""
+    platform) -> Image`; a relative path starts at the folder of the file that calls it. Each
+    spec is built once."""
     docker = _docker(request)
 
     def build(path: str | Path, *, base_dir: str | Path | None = None, **options: Any) -> Image:

@@ -47,7 +47,7 @@ for suite in $suites; do
   if (cd "$work" && apt-get "${apt_opts[@]}" download -qq docker-buildx >/dev/null 2>&1); then
     deb=$(ls "$work"/docker-buildx_*.deb | head -1)
     log "installing $(basename "$deb")"
-    # Only the plugin binary is needed; its Depends name no newer libraries than bookworm has.
+    # The package holds only the plugin binary; it depends on nothing newer than bookworm has.
     dpkg -i "$deb" >/dev/null
     if has_buildx; then
       log "ready: $(/usr/bin/docker buildx version 2>/dev/null || docker buildx version)"
