@@ -295,6 +295,7 @@ class Builder:
                 return self._without_build(
                     spec, reusable, "the build inputs are unchanged", time.monotonic() - started
                 )
+        first_to_take = spec.tag is not None and spec.tag not in self.displaced_tags
         if spec.tag:
             self._note_displaced_tag(spec.tag)
         try:
@@ -302,10 +303,16 @@ class Builder:
                 spec, nocache=nocache, pull=pull, progress=self.progress
             )
         except BuildFailed as failure:
-            self._record(failure.made, None)
+            self._record(failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
             raise failure.error from None
-        self._record(outcome.made, spec.tag)
+        made = outcome.made
+        if first_to_take and spec.tag and self.displaced_tags.get(spec.tag) == outcome.image_id:
+            # The tag already named this very image (the same inputs make the same image): it
+            # was there before the session and stays after it, tag and all.
+            del self.displaced_tags[spec.tag]
+            made = tuple(image for image in made if image.id != outcome.image_id)
+        self._record(made, spec.tag, outcome.image_id)
         image = Image(
             self.engine.client.images.get(outcome.image_id),
             ref=spec.tag,
@@ -317,14 +324,14 @@ class Builder:
         self.stats.add_build(BuildRecord(spec.name, outcome.seconds, len(image.steps), cached))
         return image
 
-    def _record(self, made: tuple[MadeImage, ...], tag: str | None) -> None:
-        """Note the images a build made, so that the session removes them at its end (unless
-        --keep-images). Until the session ledger: a file of the session's state."""
+    def _record(self, made: tuple[MadeImage, ...], tag: str | None = None, tagged: str | None = None) -> None:
+        """Note the images a build made (`tagged` under `tag`), so that the session removes them
+        at its end (unless --keep-images). Until the session ledger: a file of the session's state."""
         for image in made:
             self._made.add(image.id)
             if not self.keep:
                 record_session_image(
-                    self.identity.session, image.id, tag if image.id == made[0].id else None, image.prune
+                    self.identity.session, image.id, tag if image.id == tagged else None, image.prune
                 )
 
     def _digest(self, spec: BuildSpec) -> str | None:
