@@ -2,7 +2,8 @@
 which builds each spec once through the chosen builder (builders/: BuildKit or classic).
 
 A spec is built once per session; with xdist a file lock per spec makes the other workers wait
-and then reuse the image (from the session's build record) instead of building it again.
+and then take the image the first one recorded instead of building it again. An image kept by
+`--keep-images` is reused by a later session when its inputs are unchanged.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from docker.errors import APIError, ImageNotFound
+from docker.errors import ImageNotFound
 from docker.utils import parse_repository_tag
 from docker.utils.build import match_tag
 
 from .builders import BuildFailed, ImageBuilder, MadeImage
-from .cleanup import made_by_plugin
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
-from .labels import ALL, LABEL, Identity, Mark
-from .state import build_lock, read_build_record, record_session_image, write_build_record
+from .labels import LABEL, Identity, process_alive
+from .ledger import Ledger
+from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
+from .tags import full_tag, image_of, record_tag
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
 BUILD_OPTIONS = (
@@ -219,50 +221,54 @@ def _record_of(result: Image | BuildError) -> dict[str, Any]:
 
 
 class Builder:
-    """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged.
-    `image_builder` gives the builder for a spec; it is asked for at the first real build
-    (choosing BuildKit runs the docker CLI, which a session that builds nothing must not pay for)."""
+    """Builds `BuildSpec`s once per session, reusing a kept image when the inputs are unchanged.
+    Every image it makes and every tag it moves is recorded in the session's ledger first.
+    `image_builder` gives the builder for a spec (BuildKit or classic); it is asked for at the
+    first real build, since choosing BuildKit runs the docker CLI."""
 
     def __init__(
         self,
         engine: Engine,
         identity: Identity,
+        ledger: Ledger,
         image_builder: Callable[[BuildSpec], ImageBuilder],
         *,
         no_cache: bool = False,
         pull: bool = False,
-        keep: bool = False,
         progress: Callable[[str], None] | None = None,
         stats: Stats | None = None,
     ) -> None:
         self.engine = engine
         self.identity = identity
+        self.ledger = ledger
         self._image_builder = image_builder
         self.no_cache = no_cache
         self.pull = pull
-        self.keep = keep
         self.progress = progress
         self.stats = stats if stats is not None else Stats()
+        self.files = SessionFiles(identity.session)
+        self.tags: dict[str, str] = {}  # tag -> the image this session built under it
         self._built: dict[BuildSpec, Image | BuildError] = {}
-        self._made: set[str] = set()
-        self.displaced_tags: dict[str, str] = {}
+        self._claims: TagClaims | None = None
 
     def build(self, spec: BuildSpec) -> Image:
         """The image of `spec`: built by the first call of the session (in any xdist worker);
         later calls get the same image, or the same `BuildError`."""
         result = self._built.get(spec)
         if result is None:
-            with build_lock(self.identity.session, spec.key):
-                record = read_build_record(self.identity.session, spec.key)
+            with self.files.build_lock(spec.key):
+                record = self.files.read_build(spec.key)
                 if record is None:
                     try:
                         result = self._reuse_or_build(spec)
                     except BuildError as error:
                         result = error
-                    write_build_record(self.identity.session, spec.key, _record_of(result))
+                    self.files.write_build(spec.key, _record_of(result))
                 else:
                     result = self._from_record(spec, record)
             self._built[spec] = result
+            if isinstance(result, Image) and spec.tag:
+                self.tags[full_tag(spec.tag)] = result.id
         if isinstance(result, BuildError):
             raise result.with_traceback(None)  # the same error again, raised from here
         return result
@@ -271,11 +277,14 @@ class Builder:
         """What another process of the session built (or failed to build) for `spec`."""
         if "error" in record:
             return BuildError(**record["error"])
-        return self._without_build(spec, record["image"], "built for the session by another worker", 0.0)
+        why = "built for the session by another worker"
+        return self._without_build(spec, record["image"], why, 0.0, shared=True)
 
-    def _without_build(self, spec: BuildSpec, image_id: str, why: str, seconds: float) -> Image:
+    def _without_build(
+        self, spec: BuildSpec, image_id: str, why: str, seconds: float, *, shared: bool = False
+    ) -> Image:
         """An image that `spec` gets without a `docker build` of its own."""
-        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True))
+        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True, shared=shared))
         return Image(
             self.engine.client.images.get(image_id),
             ref=spec.tag,
@@ -289,30 +298,22 @@ class Builder:
         nocache = spec.nocache or self.no_cache
         pull = spec.pull or self.pull
         digest = None if spec.remote else self._digest(spec)
-        if digest and not nocache and not pull:
-            reusable = self._find_reusable(digest, spec.tag)
-            if reusable is not None:
-                return self._without_build(
-                    spec, reusable, "the build inputs are unchanged", time.monotonic() - started
-                )
-        first_to_take = spec.tag is not None and spec.tag not in self.displaced_tags
-        if spec.tag:
-            self._note_displaced_tag(spec.tag)
-        try:
-            outcome = self._image_builder(spec).build(
-                spec, nocache=nocache, pull=pull, progress=self.progress
+        kept = KeptImages()
+        earlier = kept.get(spec.key)
+        reusable = digest and earlier and earlier["digest"] == digest and not nocache and not pull
+        if earlier and reusable and image_of(self.engine.api, earlier["id"]) == earlier["id"]:
+            if spec.tag:
+                self._take_tag(spec.tag, earlier["id"])
+            return self._without_build(
+                spec, earlier["id"], "a kept image with unchanged inputs", time.monotonic() - started
             )
+        try:
+            outcome = self._image_builder(spec).build(spec, nocache=nocache, pull=pull, progress=self.progress)
         except BuildFailed as failure:
             self._record(failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
             raise failure.error from None
-        made = outcome.made
-        if first_to_take and spec.tag and self.displaced_tags.get(spec.tag) == outcome.image_id:
-            # The tag already named this very image (the same inputs make the same image): it
-            # was there before the session and stays after it, tag and all.
-            del self.displaced_tags[spec.tag]
-            made = tuple(image for image in made if image.id != outcome.image_id)
-        self._record(made, spec.tag, outcome.image_id)
+        self._record(outcome.made)
         image = Image(
             self.engine.client.images.get(outcome.image_id),
             ref=spec.tag,
@@ -320,19 +321,49 @@ class Builder:
             steps=outcome.steps,
             build_seconds=outcome.seconds,
         )
+        if spec.tag:
+            replaces_kept = earlier and earlier["id"] != image.id and self.ledger.policy.images
+            superseded = earlier["id"] if earlier and replaces_kept else None
+            self._take_tag(spec.tag, image.id, superseded=superseded)
+            image.reload()
+        if digest and self.ledger.policy.images:
+            kept.put(spec.key, digest, image.id)
         cached = sum(step.cached for step in image.steps)
-        self.stats.add_build(BuildRecord(spec.name, outcome.seconds, len(image.steps), cached))
+        self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image
 
-    def _record(self, made: tuple[MadeImage, ...], tag: str | None = None, tagged: str | None = None) -> None:
-        """Note the images a build made (`tagged` under `tag`), so that the session removes them
-        at its end (unless --keep-images). Until the session ledger: a file of the session's state."""
+    def _record(self, made: tuple[MadeImage, ...]) -> None:
         for image in made:
-            self._made.add(image.id)
-            if not self.keep:
-                record_session_image(
-                    self.identity.session, image.id, tag if image.id == tagged else None, image.prune
-                )
+            keep = "never" if image.disposable else None
+            self.ledger.record("image", image.id, prune=image.prune, hold=image.hold, keep=keep)
+
+    def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
+        """Move `tag` onto the session's image (recorded first, given back at the end). An image
+        that `--keep-images` kept earlier under this spec and that this build replaces is not
+        given the tag back: it goes at the end instead of piling up."""
+        previous = image_of(self.engine.api, tag)
+        if previous is not None and previous == superseded:
+            self.ledger.record("image", previous, keep="never")
+            previous = None
+        record_tag(self.ledger, self.engine.api, tag, image_id, previous=previous or "")
+        repository, name = parse_repository_tag(tag)
+        self.engine.api.tag(image_id, repository, name or "latest", force=True)
+        if self._claims is None:
+            self._claims = TagClaims()
+        identity = self.identity
+        other = self._claims.claim(
+            tag, identity.session, Owner(identity.owner, identity.started, identity.host), image_id
+        )
+        if other and process_alive(int(other["pid"]), int(other["started"])) and self.progress:
+            self.progress(
+                f"the tag {tag} is also built by a live session (pid {other['pid']}): it now names "
+                "this session's image; each session's docker_run of that tag runs its own build"
+            )
+
+    def release_claims(self) -> None:
+        if self._claims is not None:
+            for tag in self.tags:
+                self._claims.release(tag, self.identity.session)
 
     def _digest(self, spec: BuildSpec) -> str | None:
         """The inputs digest, or None when a base image cannot be resolved locally."""
@@ -361,42 +392,3 @@ class Builder:
             labels=dict(spec.labels),
             base_ids=base_ids,
         )
-
-    def _find_reusable(self, digest: str, tag: str | None) -> str | None:
-        """An image with these inputs that this session built, or that a session kept, and
-        that already carries `tag`."""
-        wanted = tag if tag is None or ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
-        for candidate in self.engine.api.images(filters=ALL):
-            mark = Mark.of(candidate.get("Labels"))
-            if mark is None or mark.kind != "image" or mark.inputs != digest:
-                continue
-            if not (mark.keep or self.identity.made(mark)):
-                continue
-            if wanted is not None and wanted not in (candidate.get("RepoTags") or []):
-                continue
-            if made_by_plugin(self.engine.api, candidate, mark):  # not an image built FROM it
-                return str(candidate["Id"])
-        return None
-
-    def clean_up(self) -> list[str]:
-        """At the end: give the tags that builds took from images the plugin did not make back to
-        those images."""
-        problems = []
-        for tag, previous in self.displaced_tags.items():
-            repository, name = parse_repository_tag(tag)
-            try:
-                self.engine.api.tag(previous, repository, name or "latest", force=True)
-            except (ImageNotFound, APIError) as error:
-                problems.append(f"give the tag {tag} back to {previous[:19]}: {error}")
-        return problems
-
-    def _note_displaced_tag(self, tag: str) -> None:
-        """The build moves `tag` onto the new image; when it named an image the plugin did not
-        make, remember that image, so that the tag goes back to it at the end."""
-        try:
-            current = self.engine.api.inspect_image(tag)  # type: ignore[no-untyped-call]
-        except ImageNotFound:
-            return
-        mark = Mark.of((current.get("Config") or {}).get("Labels"))
-        if str(current["Id"]) not in self._made and (mark is None or not self.identity.made(mark)):
-            self.displaced_tags.setdefault(tag, str(current["Id"]))
