@@ -28,7 +28,7 @@ from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
 from .labels import LABEL, Identity, process_alive
-from .ledger import Ledger
+from .ledger import Keep, Ledger
 from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
 from .tags import full_tag, image_of, record_tag
@@ -308,7 +308,9 @@ class Builder:
                 spec, earlier["id"], "a kept image with unchanged inputs", time.monotonic() - started
             )
         try:
-            outcome = self._image_builder(spec).build(spec, nocache=nocache, pull=pull, progress=self.progress)
+            outcome = self._image_builder(spec).build(
+                spec, nocache=nocache, pull=pull, progress=self.progress
+            )
         except BuildFailed as failure:
             self._record(failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
@@ -334,7 +336,7 @@ class Builder:
 
     def _record(self, made: tuple[MadeImage, ...]) -> None:
         for image in made:
-            keep = "never" if image.disposable else None
+            keep: Keep | None = "never" if image.disposable else None
             self.ledger.record("image", image.id, prune=image.prune, hold=image.hold, keep=keep)
 
     def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:

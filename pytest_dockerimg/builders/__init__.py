@@ -1,7 +1,8 @@
 """The builders behind one interface: `classic` (the engine API, docker-py) and `buildkit` (the
-docker CLI). Each builds a `BuildSpec` into a `BuildOutcome`, or raises `BuildFailed` carrying
-the `BuildError` and the images the failed build left (the debug image of a BuildKit failure).
-Which one a session uses is decided by `choose.py`.
+docker CLI). Each builds a `BuildSpec` into a `BuildOutcome` (an untagged image: `Builder` in
+build.py moves tags and keeps the ledger), or raises `BuildFailed` carrying the `BuildError` and
+the images the failed build left (the debug image of a BuildKit failure). Which one a session
+uses is decided by `choose.py`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MadeImage:
-    """An image a build made for the session, to remove at its end. `prune`: its layers are no
-    use as cache (a --no-cache build of the classic builder) and go with it."""
+    """An image a build made for the session (recorded in its ledger). `prune`: its layers are no
+    use as cache (a --no-cache build of the classic builder) and go with it; `hold`: its layers
+    are the classic builder's cache, held when the image goes; `disposable`: removed even with
+    --keep-images (the layers of a failed --no-cache build)."""
 
     id: str
     prune: bool = False
+    hold: bool = False
+    disposable: bool = False
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,6 @@ class BuildKitBuilder:
             iidfile = Path(folder) / "iid"
             file = str(spec.dockerfile_path) if not spec.remote else spec.dockerfile
             command = self._command(spec, file, iidfile, progress="rawjson" if self.cli.rawjson else "plain")
-            if spec.tag:
-                command += ["--tag", spec.tag]
             if spec.target:
                 command += ["--target", spec.target]
             for key, value in spec.labels:

@@ -21,6 +21,8 @@ from . import BuildFailed, BuildOutcome, MadeImage, buildkit_hint, from_hint
 if TYPE_CHECKING:
     from pytest_dockerimg.build import BuildSpec
 
+BUILD_READ_TIMEOUT = 900  # seconds without a line of build output: a step may be silent for minutes
+
 
 def refuse_buildkit_syntax(spec: BuildSpec) -> None:
     """Raise `BuildFailed` when the Dockerfile uses syntax that only BuildKit builds, naming each
@@ -58,7 +60,6 @@ class ClassicBuilder:
             try:
                 for chunk in self.engine.api.build(
                     path=spec.context,
-                    tag=spec.tag,
                     dockerfile=spec.dockerfile,
                     buildargs=dict(spec.buildargs) or None,
                     target=spec.target,
@@ -69,7 +70,7 @@ class ClassicBuilder:
                     rm=True,
                     forcerm=True,  # remove the failed step's container too; its parent layer stays
                     decode=True,
-                    timeout=None,  # a step may print nothing for minutes
+                    timeout=BUILD_READ_TIMEOUT,
                 ):
                     log.feed(chunk)
             except APIError as error:
@@ -79,14 +80,15 @@ class ClassicBuilder:
             log.finish()
             if log.error is not None or log.image_id is None:
                 # A --no-cache build's layers never serve as cache: they go at the end.
-                made = (MadeImage(log.fresh_layers[-1], prune=True),) if nocache and log.fresh_layers else ()
+                layers = log.fresh_layers
+                made = (MadeImage(layers[-1], prune=True, disposable=True),) if nocache and layers else ()
                 raise BuildFailed(self._error(spec, log, pull=pull), made)
         return BuildOutcome(
             image_id=log.image_id,
             log="\n".join(log.lines),
             steps=tuple(log.steps),
             seconds=round(time.monotonic() - started, 3),
-            made=(MadeImage(log.image_id, prune=nocache),),
+            made=(MadeImage(log.image_id, prune=nocache, hold=not nocache),),
         )
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:

@@ -171,7 +171,9 @@ def test_unchanged_inputs_skip_the_build_and_ignored_files_do_not_count(docker_e
     def classic(spec: BuildSpec) -> ClassicBuilder:
         return ClassicBuilder(docker_engine)
 
-    kept = Builder(docker_engine, Identity.create(), Ledger(policy=KeepPolicy(images=True)), classic).build(spec)
+    kept = Builder(docker_engine, Identity.create(), Ledger(policy=KeepPolicy(images=True)), classic).build(
+        spec
+    )
     later = [Ledger(), Ledger()]
     try:
         (context / "private.key").write_text("rotated secret\n")

@@ -31,7 +31,7 @@ def test_an_unknown_builder_in_the_ini_file_is_a_usage_error_too(pytester):
 
 
 def test_the_header_names_the_classic_builder_and_why(pytester, docker_engine):
-    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.makepyfile("def test_engine(docker_engine):\n    pass\n")  # the header needs a Docker test
     result = pytester.runpytest("--docker-builder", "classic")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["docker builder: classic (the engine API): --docker-builder classic"])
