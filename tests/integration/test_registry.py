@@ -281,9 +281,7 @@ def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, en
     pytester.runpytest("--docker-bind-host", "::1").assert_outcomes(passed=1)
 
 
-def test_digest_is_what_the_engine_recorded_and_pulls_by_digest(
-    httpd, docker_registry, docker_engine, docker_run
-):
+def test_digest_is_what_the_engine_recorded_and_pulls_by_digest(httpd, docker_registry, docker_engine, docker_run):
     """`digest(repository, tag)` is the manifest digest the registry serves (the one `docker
     push` printed, in the image's RepoDigests); `pull("ADDRESS/repo@sha256:...")` fetches exactly
     that image, which runs; the digest reference goes at the end of the session."""
