@@ -86,9 +86,7 @@ def test_an_interrupted_run_tears_down_before_it_exits(docker_engine, sleeping_s
     assert not tag_exists(docker_engine, tag)
 
 
-def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
-    docker_engine, sleeping_session, wait_until
-):
+def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(docker_engine, sleeping_session, wait_until):
     process, name, tag = sleeping_session()
     assert container_exists(docker_engine, name)
     assert tag_exists(docker_engine, tag)
