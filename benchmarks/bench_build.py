@@ -1,25 +1,32 @@
-"""Benchmark: one cold and one cached build of a small busybox-based image, the cached one as a
-new session would see it (the first session's image removed with `rmi --no-prune`), and the
-reuse of an unchanged, kept image (no `docker build` at all).
+"""Benchmark: a cold and a cached build of the same small Dockerfile with each builder of the
+plugin (BuildKit through the docker CLI, classic through the engine API), side by side with the
+plain CLI (`docker build`, and `DOCKER_BUILDKIT=0 docker build` for the classic builder). The
+cached build is what a new session sees: the first build's image removed with `rmi --no-prune`.
 
     python benchmarks/bench_build.py
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from pytest_dockerimg.build import Builder, BuildSpec
-from pytest_dockerimg.cleanup import remove_session
+from pytest_dockerimg.build import BuildSpec
+from pytest_dockerimg.builders import ImageBuilder
+from pytest_dockerimg.builders.buildkit import BuildKitBuilder
+from pytest_dockerimg.builders.choose import choose_builder
+from pytest_dockerimg.builders.classic import ClassicBuilder
 from pytest_dockerimg.engine import connect
-from pytest_dockerimg.labels import Identity
+from pytest_dockerimg.state import state_dir
 
 DOCKERFILE = """\
 FROM busybox:latest
 RUN echo {token} > /token
+COPY app.txt /www/app.txt
 RUN mkdir -p /www && echo 'Hi, I am in your container' > /www/index.html
 ENV GREETING=hello
 EXPOSE 80
@@ -27,37 +34,58 @@ CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
 """
 
 
-def timed_build(engine, identity: Identity, spec: BuildSpec, *, keep: bool = False) -> tuple[float, str]:
+def context() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    (folder / "Dockerfile").write_text(DOCKERFILE.format(token=uuid.uuid4().hex))
+    (folder / "app.txt").write_text("app\n")
+    return folder
+
+
+def plugin_build(builder: ImageBuilder, folder: Path) -> tuple[float, str, str]:
     started = time.perf_counter()
-    image = Builder(engine, identity, keep=keep).build(spec)
-    seconds = time.perf_counter() - started
-    cached = sum(step.cached for step in image.steps)
-    how = "reused, no build" if image.reused else f"{cached}/{len(image.steps)} steps cached"
-    return seconds, how
+    outcome = builder.build(BuildSpec.create(folder), nocache=False, pull=False, progress=None)
+    cached = sum(step.cached for step in outcome.steps)
+    return time.perf_counter() - started, outcome.image_id, f"{cached}/{len(outcome.steps)} steps cached"
+
+
+def cli_build(env: dict[str, str], folder: Path) -> tuple[float, str, str]:
+    iid = folder / "iid"
+    started = time.perf_counter()
+    subprocess.run(
+        ["docker", "build", "-q", "--iidfile", str(iid), str(folder)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started, iid.read_text().strip(), ""
+
+
+def build(how: object, folder: Path) -> tuple[float, str, str]:
+    """With a builder of the plugin, or with the CLI in the environment `how`."""
+    if isinstance(how, dict):
+        return cli_build(how, folder)
+    return plugin_build(how, folder)  # type: ignore[arg-type]
 
 
 def main() -> None:
     engine = connect()
-    with tempfile.TemporaryDirectory() as folder:
-        context = Path(folder)
-        (context / "Dockerfile").write_text(DOCKERFILE.format(token=uuid.uuid4().hex))
-        spec = BuildSpec.create(context, tag=f"bench/build:{uuid.uuid4().hex[:8]}")
-        first, second, kept = Identity.create(), Identity.create(), Identity.create()
-        try:
-            cold = timed_build(engine, first, spec)
-            remove_session(engine.api, first)  # what the end of a session does
-            cached = timed_build(engine, second, spec)
-            remove_session(engine.api, second)
-            timed_build(engine, kept, spec, keep=True)
-            reuse = timed_build(engine, Identity.create(), spec)
-        finally:
-            for identity in (first, second):
-                remove_session(engine.api, identity)
-            engine.client.images.remove(spec.tag, force=True, noprune=True)
-    print(f"engine {engine.version}")
-    print(f"cold build:                 {cold[0]:.2f} s ({cold[1]})")
-    print(f"cached build (new session): {cached[0]:.2f} s ({cached[1]})")
-    print(f"kept image, inputs unchanged: {reuse[0] * 1000:.0f} ms ({reuse[1]})")
+    choice = choose_builder("auto", str(engine.client.info()["ID"]), state_dir() / "builder-choice.json")
+    runs: list[tuple[str, object]] = []
+    if choice.cli is not None:
+        runs.append((f"plugin, BuildKit ({choice.cli.describe()})", BuildKitBuilder(engine, choice.cli)))
+    runs.append(("plugin, classic (engine API)", ClassicBuilder(engine)))
+    runs.append(("docker build (CLI default)", dict(os.environ)))
+    runs.append(("DOCKER_BUILDKIT=0 docker build", {**os.environ, "DOCKER_BUILDKIT": "0"}))
+    print(f"engine {engine.version}; same Dockerfile, a new token per builder\n")
+    print(f"{'builder':64} {'cold s':>7} {'cached s':>9}  steps")
+    for name, how in runs:
+        folder = context()
+        cold, image_id, _ = build(how, folder)
+        engine.api.remove_image(image_id, noprune=True)
+        cached, image_id, steps = build(how, folder)
+        engine.api.remove_image(image_id, noprune=True)
+        print(f"{name:64} {cold:7.2f} {cached:9.2f}  {steps}")
+    engine.close()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Image builds: the build spec (validated), content-hash reuse, the streamed classic build with
-live progress, and a `BuildError` that names the failing step and the last good layer.
+"""Image builds: the build spec (validated), content-hash reuse, and the session's `Builder`,
+which builds each spec once through the chosen builder (builders/: BuildKit or classic).
 
 A spec is built once per session; with xdist a file lock per spec makes the other workers wait
 and then take the image the first one recorded instead of building it again. An image kept by
@@ -11,32 +11,42 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import ImageNotFound
 from docker.utils import parse_repository_tag
 from docker.utils.build import match_tag
 
-from .buildlog import BuildLog, buildkit_only_syntax
+from .builders import BuildFailed, ImageBuilder, MadeImage
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
 from .labels import LABEL, Identity, process_alive
-from .ledger import Ledger
-from .progress import BuildProgress
+from .ledger import Keep, Ledger
 from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
 from .tags import full_tag, image_of, record_tag
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
-BUILD_READ_TIMEOUT = 900  # seconds without a line of build output: a step may be silent for minutes
-BUILD_OPTIONS = ("dockerfile", "tag", "buildargs", "target", "labels", "nocache", "pull")
+BUILD_OPTIONS = (
+    "dockerfile",
+    "tag",
+    "buildargs",
+    "target",
+    "labels",
+    "nocache",
+    "pull",
+    "secrets",
+    "platform",
+)
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 
 
 def _text_map(name: str, value: object, *, reserved: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -54,6 +64,37 @@ def _text_map(name: str, value: object, *, reserved: str | None = None) -> tuple
             raise InvalidSpec(f"{name}[{key!r}] must be a string, got {item!r}")
         pairs.append((key, str(item)))
     return tuple(sorted(pairs))
+
+
+def _secrets(value: object, base: Path) -> tuple[tuple[str, str], ...]:
+    """`secrets={"token": "path/to/file"}` (`docker build --secret id=token,src=...`): ids to
+    readable files, relative paths starting at `base`."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(f"secrets must be a dict of secret ids to file paths, got {value!r}")
+    pairs = []
+    for ident, path in value.items():
+        if not isinstance(ident, str) or not _SECRET_ID.match(ident):
+            raise InvalidSpec(f"secrets: ids are names of letters, digits, '_', '.' or '-', got {ident!r}")
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise InvalidSpec(f"secrets[{ident!r}] must be the path of a file, got {path!r}")
+        file = Path(path) if Path(path).is_absolute() else base / path
+        if not file.is_file():
+            raise InvalidSpec(f"secrets[{ident!r}]: no file at {file}")
+        pairs.append((ident, str(file.resolve())))
+    return tuple(sorted(pairs))
+
+
+def _platform(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _PLATFORM.match(value):
+        raise InvalidSpec(
+            f"platform must be one platform as os/arch[/variant], such as linux/amd64 or linux/arm64/v8, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _flag(name: str, value: object) -> bool:
@@ -74,6 +115,8 @@ class BuildSpec:
     labels: tuple[tuple[str, str], ...] = ()
     nocache: bool = False
     pull: bool = False
+    secrets: tuple[tuple[str, str], ...] = ()
+    platform: str | None = None
 
     @classmethod
     def create(
@@ -88,6 +131,8 @@ class BuildSpec:
         labels: Mapping[str, str] | None = None,
         nocache: bool = False,
         pull: bool = False,
+        secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+        platform: str | None = None,
     ) -> BuildSpec:
         """Validate a build request; `path` is relative to `base_dir` (the test file's folder)."""
         if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -101,6 +146,7 @@ class BuildSpec:
             raise InvalidSpec(f"target must be the name of a build stage, got {target!r}")
         if dockerfile is not None and (not isinstance(dockerfile, (str, os.PathLike)) or not str(dockerfile)):
             raise InvalidSpec(f"dockerfile must be a file name or path, got {dockerfile!r}")
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
         spec_args = {
             "dockerfile": os.fspath(dockerfile) if dockerfile is not None else None,
             "tag": tag,
@@ -109,11 +155,12 @@ class BuildSpec:
             "labels": _text_map("labels", labels, reserved=LABEL),
             "nocache": _flag("nocache", nocache),
             "pull": _flag("pull", pull),
+            "secrets": _secrets(secrets, base),
+            "platform": _platform(platform),
         }
         text = os.fspath(path)
         if text.startswith(REMOTE_PREFIXES):
             return cls(context=text, **spec_args)  # type: ignore[arg-type]
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
         context = Path(text) if Path(text).is_absolute() else base / text
         if not context.is_dir():
             where = "" if Path(text).is_absolute() else f" (relative paths start at {base})"
@@ -175,13 +222,16 @@ def _record_of(result: Image | BuildError) -> dict[str, Any]:
 
 class Builder:
     """Builds `BuildSpec`s once per session, reusing a kept image when the inputs are unchanged.
-    Every image it makes and every tag it moves is recorded in the session's ledger first."""
+    Every image it makes and every tag it moves is recorded in the session's ledger first.
+    `image_builder` gives the builder for a spec (BuildKit or classic); it is asked for at the
+    first real build, since choosing BuildKit runs the docker CLI."""
 
     def __init__(
         self,
         engine: Engine,
         identity: Identity,
         ledger: Ledger,
+        image_builder: Callable[[BuildSpec], ImageBuilder],
         *,
         no_cache: bool = False,
         pull: bool = False,
@@ -191,6 +241,7 @@ class Builder:
         self.engine = engine
         self.identity = identity
         self.ledger = ledger
+        self._image_builder = image_builder
         self.no_cache = no_cache
         self.pull = pull
         self.progress = progress
@@ -234,12 +285,11 @@ class Builder:
     ) -> Image:
         """An image that `spec` gets without a `docker build` of its own."""
         self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True, shared=shared))
-        log = [f"reused {image_id[:19]}: {why}"]
         return Image(
             self.engine.client.images.get(image_id),
             ref=spec.tag,
             reused=True,
-            build_log=log,
+            build_log=f"reused {image_id[:19]}: {why}",
             build_seconds=0.0,
         )
 
@@ -258,11 +308,21 @@ class Builder:
                 spec, earlier["id"], "a kept image with unchanged inputs", time.monotonic() - started
             )
         try:
-            image = self._run_build(spec, nocache=nocache, pull=pull)
-        except BuildError:
+            outcome = self._image_builder(spec).build(
+                spec, nocache=nocache, pull=pull, progress=self.progress
+            )
+        except BuildFailed as failure:
+            self._record(failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
-            raise
-        self.ledger.record("image", image.id, prune=nocache, hold=not nocache)
+            raise failure.error from None
+        self._record(outcome.made)
+        image = Image(
+            self.engine.client.images.get(outcome.image_id),
+            ref=spec.tag,
+            build_log=outcome.log,
+            steps=outcome.steps,
+            build_seconds=outcome.seconds,
+        )
         if spec.tag:
             replaces_kept = earlier and earlier["id"] != image.id and self.ledger.policy.images
             superseded = earlier["id"] if earlier and replaces_kept else None
@@ -273,6 +333,11 @@ class Builder:
         cached = sum(step.cached for step in image.steps)
         self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image
+
+    def _record(self, made: tuple[MadeImage, ...]) -> None:
+        for image in made:
+            keep: Keep | None = "never" if image.disposable else None
+            self.ledger.record("image", image.id, prune=image.prune, hold=image.hold, keep=keep)
 
     def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
         """Move `tag` onto the session's image (recorded first, given back at the end). An image
@@ -328,76 +393,4 @@ class Builder:
             target=spec.target,
             labels=dict(spec.labels),
             base_ids=base_ids,
-        )
-
-    def _stream(self, spec: BuildSpec, *, nocache: bool, pull: bool) -> Iterator[dict[str, object]]:
-        return self.engine.api.build(
-            path=spec.context,
-            dockerfile=spec.dockerfile,
-            buildargs=dict(spec.buildargs) or None,
-            target=spec.target,
-            labels=dict(spec.labels) or None,
-            nocache=nocache,
-            pull=pull,
-            rm=True,
-            forcerm=True,  # remove the failed step's container too; its parent layer stays
-            decode=True,
-            timeout=BUILD_READ_TIMEOUT,
-        )
-
-    def _run_build(self, spec: BuildSpec, *, nocache: bool, pull: bool) -> Image:
-        started = time.monotonic()
-        with BuildProgress(spec.name, self.progress) as progress:
-            log = BuildLog(on_step=progress.step, appended=len(spec.labels))
-            try:
-                for chunk in self._stream(spec, nocache=nocache, pull=pull):
-                    log.feed(chunk)
-            except APIError as error:
-                log.fail(str(error.explanation or error))
-            except (DockerException, requests.RequestException, OSError) as error:
-                log.fail(f"{type(error).__name__}: {error}")
-            log.finish()
-            if log.error is not None or log.image_id is None:
-                if nocache and log.fresh_layers:
-                    # A --no-cache build's layers never serve as cache: they go at the end.
-                    self.ledger.record("image", log.fresh_layers[-1], prune=True, keep="never")
-                raise self._error(spec, log, pull=pull)
-        raw = self.engine.client.images.get(log.image_id)
-        seconds = round(time.monotonic() - started, 3)
-        return Image(raw, ref=spec.tag, build_log=log.lines, steps=log.steps, build_seconds=seconds)
-
-    def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
-        failed = log.failed_step
-        message = log.error or "the engine reported no image"
-        hint = None
-        if not spec.remote and spec.dockerfile_path.is_file():
-            dockerfile_text = spec.dockerfile_path.read_text()
-            syntax = buildkit_only_syntax(dockerfile_text)
-            if syntax:
-                hint = (
-                    f"the Dockerfile {syntax}, which needs BuildKit; this plugin builds with the "
-                    "engine's classic builder (docker-py has no BuildKit client), so rewrite it "
-                    "without that syntax"
-                )
-            elif failed is not None and failed.instruction.upper().startswith("FROM"):
-                hint = (
-                    "--docker-pull made the engine pull the base image and the pull failed; run "
-                    "without --docker-pull to build from the local image"
-                    if pull
-                    else "the base image is not in the engine, so the engine tried to pull it and "
-                    "failed; build, load or pull it first (docker build / docker load / docker pull)"
-                )
-        step = None
-        if failed is not None:
-            total = f"/{failed.total}" if failed.total else ""
-            step = f"Step {failed.index}{total} : {failed.instruction}"
-        return BuildError(
-            spec.describe(),
-            message,
-            step=step,
-            instruction=failed.instruction if failed else None,
-            exit_code=log.error_code,
-            log=log.lines,
-            last_image_id=log.last_image_id,
-            hint=hint,
         )

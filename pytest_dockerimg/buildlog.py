@@ -41,6 +41,7 @@ class _OpenStep:
     cached: bool = False
     image_id: str | None = None
     appended: bool = False
+    first_line: int = 0
 
     def close(self, now: float) -> BuildStep:
         return BuildStep(
@@ -80,6 +81,11 @@ class BuildLog:
     @property
     def failed_step(self) -> _OpenStep | None:
         return self._current if self.error is not None else None
+
+    @property
+    def failed_output(self) -> list[str]:
+        """What the failing step printed (the lines after its `Step` line)."""
+        return self.lines[self._current.first_line + 1 :] if self.failed_step and self._current else []
 
     @property
     def fresh_layers(self) -> list[str]:
@@ -159,7 +165,9 @@ class BuildLog:
         appended = total is not None and index > total
         # FROM builds nothing: it counts as cached unless the base image had to be pulled.
         cached = instruction.upper().startswith("FROM ")
-        self._current = _OpenStep(index, total, instruction, now, cached=cached, appended=appended)
+        self._current = _OpenStep(
+            index, total, instruction, now, cached=cached, appended=appended, first_line=len(self.lines)
+        )
         if appended:
             return f"Build label : {instruction}"
         line = self.current_step or instruction
@@ -185,24 +193,3 @@ def podman_line(line: str) -> str:
     if match := _PODMAN_LAYER.match(line):
         return f" ---> {match['id'][:12]}"
     return line
-
-
-_HEREDOC = re.compile(
-    r"^\s*(?:RUN|COPY|ADD)\b.*<<-?[\"']?(?P<word>[A-Za-z_][A-Za-z0-9_]*)[\"']?(?:\s|$)", re.IGNORECASE
-)
-_BUILDKIT_FLAG = re.compile(
-    r"^\s*(RUN|COPY|ADD)\s+.*--(mount|network|security|link|parents|exclude|checksum)\b", re.IGNORECASE
-)
-
-
-def buildkit_only_syntax(dockerfile: str) -> str | None:
-    """Name the first BuildKit-only construct of a Dockerfile, which the classic builder rejects:
-    a BuildKit-only flag, or a heredoc (`<<EOF` with a later line that closes it)."""
-    lines = dockerfile.splitlines()
-    for number, line in enumerate(lines, start=1):
-        if match := _BUILDKIT_FLAG.match(line):
-            return f"line {number} uses `{match[1].upper()} --{match[2]}`"
-        heredoc = _HEREDOC.match(line)
-        if heredoc and any(later.strip() == heredoc["word"] for later in lines[number:]):
-            return f"line {number} uses a heredoc (`<<{heredoc['word']}`)"
-    return None

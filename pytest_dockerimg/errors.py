@@ -34,37 +34,44 @@ class EngineUnavailable(DockerImgError):
 
 
 class BuildError(DockerImgError):
-    """`docker build` failed; names the failing step and the last good layer to debug from."""
+    """`docker build` failed. `step` is the failing instruction's number as the Dockerfile
+    counts it (`Step 5/8` is 5), `log` the whole build output (so `"text" in error.log` is a
+    substring test), `last_image_id` an image of the steps before the failing one, to debug from."""
 
     def __init__(
         self,
         context: str,
         message: str,
         *,
-        step: str | None = None,
+        step: int | None = None,
+        total: int | None = None,
         instruction: str | None = None,
         exit_code: int | None = None,
-        log: Sequence[str] = (),
+        log: str = "",
+        output: str = "",
         last_image_id: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.context = context
         self.message = message
         self.step = step
+        self.total = total
         self.instruction = instruction
         self.exit_code = exit_code
-        self.log = list(log)
+        self.log = log
+        self.output = output
         self.last_image_id = last_image_id
         self.hint = hint
         parts = [f"docker build of {context} failed"]
-        if step:
-            parts[0] += f" at {step}"
+        if step is not None:
+            parts[0] += f" at Step {step}{f'/{total}' if total else ''} : {instruction or ''}".rstrip()
         parts.append(f"  {message}")
         if exit_code is not None:
             parts.append(f"  exit code: {exit_code}")
-        log_tail = tail(self.log)
+        log_tail = tail(output or log)
         if log_tail:
-            parts.append("  last lines of the build log:\n" + _indent(log_tail))
+            what = "its output" if output else "the build log"
+            parts.append(f"  last lines of {what}:\n" + _indent(log_tail))
         if last_image_id:
             parts.append(
                 f"  last good layer: {last_image_id} (debug it with: docker run --rm -it {last_image_id} sh)"

@@ -55,14 +55,14 @@ class Image:
         raw: RawImage,
         *,
         ref: str | None = None,
-        build_log: Sequence[str] = (),
+        build_log: str = "",
         steps: Sequence[BuildStep] = (),
         reused: bool = False,
         build_seconds: float | None = None,
     ) -> None:
         self.raw = raw
         self._ref = ref
-        self.build_log: list[str] = list(build_log)
+        self.build_log = build_log
         self.steps: list[BuildStep] = list(steps)
         self.reused = reused
         self.build_seconds = build_seconds

@@ -49,8 +49,8 @@ MARKER_ERROR_KEY = pytest.StashKey[str]()
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
-    "nocache=False, pull=False): the image that the docker_image and docker_container fixtures "
-    "build; path is the build context, relative to the test file's folder",
+    "nocache=False, pull=False, secrets=None, platform=None): the image that the docker_image and "
+    "docker_container fixtures build; path is the build context, relative to the test file's folder",
     "docker_container(*, ports=None, publish_all=False, command=None, environment=None, volumes=None, "
     "wait=None, name=None, **run_kwargs): how the docker_container fixture runs the marked image",
 )
@@ -204,7 +204,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     docker = _session(config)
     engine = docker.probe()
     if not isinstance(engine, EngineUnavailable):
-        return [f"docker: {engine.describe()}; {engine.reach.describe()}"]
+        return [f"docker: {engine.describe()}; {engine.reach.describe()}", docker.builder_header()]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return [f"docker: {engine}; tests that need Docker will {then}"]
 
@@ -293,8 +293,9 @@ def docker_settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def docker_build(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[..., Image]:
-    """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull) -> Image`; a
-    relative path starts at the folder of the file that calls it. Each spec is built once."""
+    """`build(path, *, dockerfile, tag, buildargs, target, labels, nocache, pull, secrets,
+    platform) -> Image`; a relative path starts at the folder of the file that calls it. Each
+    spec is built once."""
     from .build import BuildSpec
 
     docker = _docker(request)
@@ -451,8 +452,7 @@ class _Reports:
         if call.excinfo is not None and _from_the_engine(call.excinfo):
             report.longrepr = _engine_failure(item, call.excinfo)
         if isinstance(error, BuildError) and error.log:
-            log = error.log if isinstance(error.log, str) else "\n".join(error.log)
-            report.sections.append(("docker build log", capped_log(log, "the whole log: docker build")))
+            report.sections.append(("docker build log", capped_log(error.log, "the whole log: docker build")))
         if isinstance(error, (ContainerExited, NotReady)) and error.logs:
             how = _how_to_see_all(item, error.name)
             report.sections.append((f"docker logs {error.name}", capped_log(error.logs, how)))

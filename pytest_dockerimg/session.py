@@ -10,17 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .build import Builder, BuildSpec
+from .builders import ImageBuilder
+from .builders.buildkit import BuildKitBuilder
+from .builders.choose import Choice, cached_choice, choose_builder
+from .builders.classic import ClassicBuilder
 from .cleanup import SCOPE_KINDS, Reaper, Removed, teardown
 from .containers import Container, Runner
 from .engine import Engine, connect
-from .errors import EngineUnavailable
+from .errors import BuildError, EngineUnavailable
 from .images import Image
 from .labels import Identity
 from .ledger import SESSION_SCOPE, TEARDOWN_ORDER, Entry, KeepPolicy, Ledger
 from .networks import Networks
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
-from .state import Owner, SessionFiles
+from .state import Owner, SessionFiles, state_dir
 from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
@@ -81,6 +85,9 @@ class DockerSession:
     _engine: Engine | EngineUnavailable | None = None
     _ledger: Ledger | None = None
     _builder: Builder | None = None
+    _choice: Choice | None = None
+    _choice_shown: bool = False
+    _engine_id: str | None = None
     _scopes: dict[str, Scope] = field(default_factory=dict)
     _registry: Registry | None = None
     _reaper: Reaper | None = None
@@ -123,6 +130,56 @@ class DockerSession:
             self.problems += self.swept.problems
         return engine
 
+    def _id_of(self, engine: Engine) -> str:
+        if self._engine_id is None:
+            self._engine_id = str(engine.client.info().get("ID") or engine.address)
+        return self._engine_id
+
+    def builder_header(self) -> str:
+        """The report header's builder line, from what is known without running a docker CLI."""
+        engine = self.probe()
+        setting = self.settings.builder
+        if isinstance(engine, Engine):
+            known = cached_choice(setting, self._id_of(engine), state_dir() / "builder-choice.json")
+            if known is not None:
+                self._choice_shown = True
+                return f"docker builder: {known.describe()}"
+        return (
+            f"docker builder: {setting}, chosen at the first build (BuildKit when a docker CLI that "
+            "can build with it talks to this engine, else classic)"
+        )
+
+    def builder_choice(self) -> Choice:
+        """Which builder builds, and why (runs the docker CLI at most once a session, less when
+        an earlier session's answer still holds)."""
+        if self._choice is None:
+            engine = self.engine()
+            cache = state_dir() / "builder-choice.json"
+            self._choice = choose_builder(self.settings.builder, self._id_of(engine), cache)
+            if not self._choice_shown and self.progress is not None:
+                self.progress(f"builder: {self._choice.describe()}")
+        return self._choice
+
+    def _image_builder(self, spec: BuildSpec) -> ImageBuilder:
+        choice = self.builder_choice()
+        if choice.cli is not None:
+            return BuildKitBuilder(self.engine(), choice.cli)
+        if self.settings.builder == "buildkit":
+            raise BuildError(
+                spec.describe(),
+                f"--docker-builder buildkit, but {choice.reason.removeprefix('buildkit: ')}",
+                hint="install buildx for the docker CLI (e.g. Debian's docker-buildx package), or "
+                "use --docker-builder auto to fall back to the classic builder",
+            )
+        if spec.secrets:
+            raise BuildError(
+                spec.describe(),
+                "secrets= needs BuildKit, and this session builds with the classic builder "
+                f"({choice.reason})",
+                hint="install buildx for the docker CLI (e.g. Debian's docker-buildx package)",
+            )
+        return ClassicBuilder(self.engine())
+
     @property
     def ledger(self) -> Ledger:
         self.engine()
@@ -136,6 +193,7 @@ class DockerSession:
                 self.engine(),
                 self.identity,
                 self.ledger,
+                self._image_builder,
                 no_cache=self.settings.no_build_cache,
                 pull=self.settings.pull,
                 progress=self.progress,

@@ -16,6 +16,8 @@ from .errors import DockerImgError
 
 KeepContainers = Literal["never", "failed", "always"]
 KEEP_CONTAINERS_CHOICES: tuple[KeepContainers, ...] = ("never", "failed", "always")
+BuilderSetting = Literal["auto", "buildkit", "classic"]
+BUILDER_CHOICES: tuple[BuilderSetting, ...] = ("auto", "buildkit", "classic")
 
 
 class SettingsError(DockerImgError):
@@ -69,6 +71,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "never",
         "keep containers after their test: never (default), failed (only for failing tests) or always",
         KEEP_CONTAINERS_CHOICES,
+    ),
+    OptionSpec(
+        "--docker-builder",
+        "builder",
+        "choice",
+        "auto",
+        "how to build images: buildkit (through a docker CLI with BuildKit), classic (the engine "
+        "API), or auto (default: BuildKit when a docker CLI that can build with it talks to the "
+        "same engine, else classic)",
+        BUILDER_CHOICES,
     ),
     OptionSpec(
         "--docker-required",
@@ -206,6 +218,7 @@ class Settings:
     pull: bool = False
     keep_images: bool = False
     keep_containers: KeepContainers = "never"
+    builder: BuilderSetting = "auto"
     required: bool = False
     bind_host: str | None = None
     reach_host: str | None = None

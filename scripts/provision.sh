@@ -6,7 +6,8 @@
 #     Debian's python3) when missing;
 #   - starts dockerd in the background when no engine answers (removing a stale pid file);
 #   - builds busybox:latest, debian:bookworm and a registry:2 stand-in locally when absent
-#     (Docker Hub may be unreachable; users who can pull get the real images by those names).
+#     (Docker Hub may be unreachable; users who can pull get the real images by those names);
+#   - installs docker buildx from a newer Debian suite (scripts/engines/buildx.sh).
 # Environment: DOCKERIMG_DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
@@ -129,4 +130,6 @@ start_engine
 make_busybox
 make_debian
 make_registry
+# BuildKit builds need buildx for the docker CLI (bookworm has no package of it).
+"$(dirname "$0")/engines/buildx.sh" || log "no docker buildx: the plugin builds with the classic builder"
 log "ready: $("$DOCKER" version --format 'engine {{.Server.Version}}')"

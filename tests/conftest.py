@@ -32,7 +32,7 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 """
 
 
-THROWAWAY = "pytest-dockerimg-tests.throwaway"
+THROWAWAY = "PYTEST_DOCKERIMG_TESTS_THROWAWAY"
 THIS_RUN = uuid.uuid4().hex  # the throwaway layers of this run of the suite, not of others
 REAL_SSH = Path("~/.ssh").expanduser()
 
@@ -49,7 +49,7 @@ def ssh_config_for_inner_sessions(request: pytest.FixtureRequest) -> None:
 
 
 def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:
-    lines = [f"FROM {base}", f"LABEL {THROWAWAY}={THIS_RUN} pytest-dockerimg-tests.fresh={uuid.uuid4().hex}"]
+    lines = [f"FROM {base}", f"ENV {THROWAWAY}={THIS_RUN}-{uuid.uuid4().hex}"]
     return "\n".join([*lines, *instructions]) + "\n"
 
 
@@ -70,9 +70,10 @@ def children_first(images: list[dict[str, object]]) -> list[str]:
 @pytest.fixture
 def fresh_dockerfile() -> Callable[..., str]:
     """`fresh_dockerfile(*instructions, base="busybox:latest")`: a Dockerfile that no earlier
-    build has cached, with a new token in its second line. That line is a label which every later
-    layer inherits, so `remove_throwaway_layers` finds the whole layer chain (the build cache the
-    plugin keeps on purpose) and removes it at the end of the test session."""
+    build has cached, with a new token in its second line. That line is an ENV: with either
+    builder it changes the cache key of every later RUN, and with the classic builder every later
+    layer inherits it, so `remove_throwaway_layers` finds the whole layer chain (the build cache
+    the plugin keeps on purpose) and removes it at the end of the test session."""
     return _fresh_dockerfile
 
 
@@ -86,8 +87,15 @@ def remove_throwaway_layers() -> Iterator[None]:
     except DockerException:
         return
     try:
-        mine = client.api.images(all=True, filters={"label": f"{THROWAWAY}={THIS_RUN}"})
-        for image_id in children_first(mine):
+        throwaway = []
+        for image in client.api.images(all=True):
+            try:
+                env = (client.api.inspect_image(image["Id"]).get("Config") or {}).get("Env") or []
+            except DockerException:
+                continue
+            if any(item.startswith(f"{THROWAWAY}={THIS_RUN}-") for item in env):
+                throwaway.append(image)
+        for image_id in children_first(throwaway):
             remove_image(client.api, image_id)
     finally:
         client.close()

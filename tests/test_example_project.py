@@ -8,14 +8,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pytest_dockerimg.labels import ALL, Mark
+from pytest_dockerimg.plugin import SESSION_KEY
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
 
 
-def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine):
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine, builder, request):
+    """With either builder: the walkthrough's `ngin` typo fails with exit code 100, names its
+    step and gives a debug image under both."""
+    choice = request.config.stash[SESSION_KEY].builder_choice()
+    if builder == "buildkit" and choice.cli is None:
+        pytest.skip(f"no docker CLI here builds with BuildKit: {choice.reason}")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(EXAMPLE_PROJECT)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--docker-builder",
+            builder,
+            str(EXAMPLE_PROJECT),
+        ],
         cwd=EXAMPLE_PROJECT.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -33,4 +51,8 @@ def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine):
     marks += [Mark.of(n.get("Labels")) for n in api.networks(filters=ALL)]
     assert [mark for mark in marks if mark and mark.owner == process.pid] == []
     tags = {tag for image in api.images() for tag in image.get("RepoTags") or []}
-    assert not {tag for tag in tags if tag.startswith(("test/static_web", "test/web_redis")) or "/test/static_web:" in tag}
+    assert not {
+        tag
+        for tag in tags
+        if tag.startswith(("test/static_web", "test/web_redis")) or "/test/static_web:" in tag
+    }

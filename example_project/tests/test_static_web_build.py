@@ -41,11 +41,11 @@ def test_new_refreshed_at_reruns_the_steps_after_it(
 
     image = docker_build(context, tag="test/static_web:refreshed")
 
-    before, after = image.steps[:2], image.steps[2:]
-    assert [step.instruction.split()[0] for step in before] == ["FROM", "LABEL"]
-    assert all(step.cached for step in before)
-    assert after[0].instruction == f"ENV REFRESHED_AT={refreshed_at}"
-    assert not any(step.cached for step in after)
+    # Step 3 is `ENV REFRESHED_AT=...`: the steps before it come from the cache, it and the
+    # steps after it run again.
+    assert all(step.cached for step in image.steps if step.index < 3)
+    assert not any(step.cached for step in image.steps if step.index > 3)
+    assert "RUN apt-get update" in [step.instruction for step in image.steps if step.index > 3]
     assert image.env["REFRESHED_AT"] == refreshed_at
 
     # `docker rmi test/static_web:refreshed`: a plain rmi also deletes the layers under the
@@ -59,7 +59,8 @@ def test_history_and_metadata(static_web):
     maintainer label, the environment and the exposed port."""
     created_by = [row.created_by for row in static_web.history()]
     assert any("apt-get install -y nginx" in command for command in created_by)
-    assert any("EXPOSE 80" in command for command in created_by)
+    # The classic builder writes `EXPOSE 80`, BuildKit `EXPOSE map[80/tcp:{}]`.
+    assert any("EXPOSE" in command and "80" in command for command in created_by)
 
     assert static_web.labels["maintainer"] == "Example Maintainer <maintainer@example.com>"
     assert static_web.env["REFRESHED_AT"] == "2026-11-27"
@@ -78,11 +79,12 @@ def test_typo_fails_the_build(static_web, docker_build, docker_run, tmp_path):
 
     error = excinfo.value
     assert error.exit_code == 100
-    assert error.step == "Step 5/8 : RUN apt-get install -y ngin"
+    assert error.step == 5  # the fifth instruction of the Dockerfile
+    assert error.instruction == "RUN apt-get install -y ngin"
     assert "E: Unable to locate package ngin" in error.log
 
-    # `docker run -it <last good layer> sh`: the layer after `apt-get update`, where apt
-    # knows the package by its right name.
+    # `docker run -it <last good layer> sh`: the image of the steps before the failing one
+    # (after `apt-get update`), where apt knows the package by its right name.
     debug = docker_run(error.last_image_id, command=["sleep", "infinity"])
     result = debug.exec(["apt-cache", "pkgnames", "ngin"])
     assert result.exit_code == 0

@@ -294,3 +294,32 @@ def test_the_watcher_is_small_and_leaves_after_a_clean_end(pytester, docker_engi
     assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=15), (
         "the watcher outlived its session"
     )
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_a_tag_you_had_on_the_very_image_a_build_makes_stays_yours(
+    pytester, docker_engine, fresh_dockerfile, builder
+):
+    """The same inputs make the same image: when your tag already names it, the session that
+    builds it again leaves the tag and the image alone."""
+    tag = f"test/yours:{uuid.uuid4().hex[:8]}"
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile(f"ENV TAG={tag}"))
+    pytester.makepyfile(
+        f"""
+        def test_build(docker_build):
+            print("IMAGE", docker_build("web", tag="{tag}").id)
+        """
+    )
+    try:
+        yours = pytester.runpytest("-s", "--keep-images", "--docker-builder", builder)  # now it is yours
+        yours.assert_outcomes(passed=1)
+        again = pytester.runpytest("-s", "--docker-builder", builder)
+        again.assert_outcomes(passed=1)
+
+        def image_id(result: pytest.RunResult) -> str:
+            return next(line for line in result.outlines if "IMAGE" in line).split("IMAGE ")[1]
+
+        assert image_id(again) == image_id(yours)  # the same image
+        assert tag_exists(docker_engine, tag)
+    finally:
+        docker_engine.client.images.remove(tag, noprune=True)

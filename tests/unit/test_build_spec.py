@@ -45,11 +45,25 @@ def test_remote_contexts_are_passed_through():
         ("web", {"nocache": "yes"}, "nocache must be True or False"),
         ("web", {"target": ""}, "target must be the name of a build stage"),
         (42, {}, "must be a folder path or a git URL"),
+        ("web", {"secrets": ["token"]}, "secrets must be a dict of secret ids to file paths"),
+        ("web", {"secrets": {"my token": "web/Dockerfile"}}, "secrets: ids are names of letters"),
+        ("web", {"secrets": {"token": "missing.txt"}}, "secrets\\['token'\\]: no file at .*missing.txt"),
+        ("web", {"platform": "arm64"}, "platform must be one platform as os/arch"),
+        ("web", {"platform": "linux/amd64,linux/arm64"}, "platform must be one platform"),
     ],
 )
 def test_bad_specs_are_named(project, path, options, message):
     with pytest.raises(InvalidSpec, match=message):
         BuildSpec.create(path, base_dir=project, **options)
+
+
+def test_secrets_are_files_relative_to_the_test_and_platform_is_one_platform(project):
+    (project / "token.txt").write_text("s3cret")
+    spec = BuildSpec.create(
+        "web", base_dir=project, secrets={"token": "token.txt"}, platform="linux/arm64/v8"
+    )
+    assert spec.secrets == (("token", str(project / "token.txt")),)
+    assert spec.platform == "linux/arm64/v8"
 
 
 def test_a_missing_default_dockerfile_suggests_dockerfile_option(project):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import count
 
-from pytest_dockerimg.buildlog import BuildLog, buildkit_only_syntax
+from pytest_dockerimg.buildlog import BuildLog
 
 CACHED_THEN_FAILING = [
     {"stream": "Step 1/4 : FROM debian:bookworm"},
@@ -93,17 +93,6 @@ def test_an_error_without_detail_still_fails():
     assert log.error == "dockerfile parse error line 3: unknown instruction: ECHO"
     assert log.error_code is None
     assert log.failed_step is None
-
-
-def test_buildkit_only_syntax_is_named_with_its_line():
-    assert buildkit_only_syntax("FROM busybox\nRUN --mount=type=cache,target=/x true\n") == (
-        "line 2 uses `RUN --mount`"
-    )
-    assert buildkit_only_syntax("FROM busybox\nCOPY --link a /a\n") == "line 2 uses `COPY --link`"
-    assert (
-        buildkit_only_syntax("FROM busybox\nRUN <<EOF\necho hi\nEOF\n") == "line 2 uses a heredoc (`<<EOF`)"
-    )
-    assert buildkit_only_syntax("FROM busybox\nRUN echo '<<not a heredoc' && true\n") is None
 
 
 def test_label_steps_appended_by_the_engine_are_numbered_out_of_the_dockerfile():

@@ -103,10 +103,11 @@ def test_build_error_message_names_step_exit_code_log_tail_and_layer():
     error = BuildError(
         "static_web (tag test/static_web)",
         "The command '/bin/sh -c apt-get install -y ngin' returned a non-zero code: 100",
-        step="Step 4/7 : RUN apt-get install -y ngin",
+        step=4,
+        total=7,
         instruction="RUN apt-get install -y ngin",
         exit_code=100,
-        log=[f"line {n}" for n in range(40)] + ["E: Unable to locate package ngin"],
+        log="\n".join([*(f"line {n}" for n in range(40)), "E: Unable to locate package ngin"]),
         last_image_id="e98d2c152d1d",
     )
     text = str(error)
