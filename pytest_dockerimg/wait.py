@@ -211,14 +211,18 @@ def poll_interval(state: RetryCallState) -> float:
     return float(min(cap, 0.01 * 2 ** (state.attempt_number - 1)))
 
 
-def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) -> None:
+def wait_until_ready(
+    target: Target, checks: Sequence[Check], timeout: float, *, state: dict[str, Any] | None = None
+) -> None:
     """Return once every check has passed; raise `ContainerExited` as soon as the container
-    stops, or `NotReady` naming the failing check after `timeout` seconds."""
+    stops, or `NotReady` naming the failing check after `timeout` seconds. `state`: the
+    container's state as just read, which spares the first round an inspect."""
     pending = list(checks)
     last: dict[str, Any] = {"check": pending[0] if pending else None, "error": "not checked yet"}
+    fresh = [state] if state is not None else []
 
     def attempt() -> None:
-        state = target.state()
+        state = fresh.pop() if fresh else target.state()
         # A restart policy makes an exit look like "restarting": it is an exit all the same.
         if state.get("Status") in ("exited", "dead", "removing") or state.get("Restarting"):
             raise ContainerExited(target.name, state.get("ExitCode"), target.logs())
