@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .images import Image
     from .labels import Identity
+    from .prestart import Prestarted, Prestarter
     from .registry import Registry
     from .session import DockerSession, Scope
 
@@ -43,6 +44,9 @@ REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
 MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
+NEXT_KEY: pytest.StashKey[pytest.Item | None] = pytest.StashKey()  # the test that runs after it
+PRESTARTER_KEY: pytest.StashKey[Prestarter] = pytest.StashKey()
+PRESTARTED_KEY: pytest.StashKey[Prestarted] = pytest.StashKey()  # the container started for it
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
@@ -139,8 +143,23 @@ def _session(config: pytest.Config) -> DockerSession:
         settings, owner = config.stash[SETTINGS_KEY], not hasattr(config, "workerinput")
         docker = DockerSession(settings, _identity(config), owner=owner, progress=_emitter(config))
         config.stash[SESSION_KEY] = docker
-        config.pluginmanager.register(_Reports(), "dockerimg-reports")
+        _activate(config)
     return docker
+
+
+def _activate(config: pytest.Config) -> None:
+    """Register the per-test hooks: once collection shows Docker tests, or on first use."""
+    if not config.pluginmanager.has_plugin("dockerimg-active"):
+        config.pluginmanager.register(_Active(), "dockerimg-active")
+
+
+def _prestarter(config: pytest.Config) -> Prestarter:
+    prestarter = config.stash.get(PRESTARTER_KEY, None)
+    if prestarter is None:
+        from .prestart import Prestarter
+
+        prestarter = config.stash[PRESTARTER_KEY] = Prestarter()
+    return prestarter
 
 
 def _terminate_as_interrupt(config: pytest.Config) -> None:
@@ -189,13 +208,20 @@ def _uses_docker(item: pytest.Item) -> bool:
     return "docker_engine" in getattr(item, "fixturenames", ())
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash[MARKED_KEY] or any(_uses_docker(item) for item in session.items):
+        config.stash[MARKED_KEY] = True
+        _activate(config)
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
     """The engine line of the header, written once collection shows that a test uses Docker:
     a run without Docker tests does not contact the engine at all."""
     verbose = config.option.verbose >= 0 and not config.option.no_header
     if not verbose or config.option.collectonly or hasattr(config, "workerinput"):
         return []
-    if not config.stash[MARKED_KEY] and not any(_uses_docker(item) for item in items):
+    if not config.stash[MARKED_KEY]:
         return []
     docker = _session(config)
     engine = docker.probe()
@@ -326,7 +352,10 @@ def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterato
     """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
     **run_kwargs) -> Container`; every container it started is removed when the test ends."""
     docker = _docker(request)
-    scope = docker.scope(request.node.name)
+    prestarted = _prestarter(request.config).claim(request.node.nodeid)
+    if prestarted is not None:
+        request.node.stash[PRESTARTED_KEY] = prestarted
+    scope = prestarted.scope if prestarted is not None else docker.scope(request.node.name)
     request.node.stash[SCOPE_KEY] = scope
     yield scope.runner.run
     keep = _keep(request.config, _test_failed(request.node))
@@ -354,8 +383,37 @@ def docker_container(
     request: pytest.FixtureRequest, docker_image: Image, docker_run: Callable[..., Container]
 ) -> Container:
     """The marked image, run with the closest `@pytest.mark.docker_container(...)` arguments."""
+    _start_next_early(request, docker_image)
+    prestarted: Prestarted | None = request.node.stash.get(PRESTARTED_KEY, None)
+    if prestarted is not None:  # started while the previous test ran
+        return prestarted.container.result()
     marker = request.node.get_closest_marker("docker_container")
     return docker_run(docker_image, **(marker.kwargs if marker else {}))
+
+
+def _start_next_early(request: pytest.FixtureRequest, image: Image) -> None:
+    """Start the next test's container now if it will run the same image the same way."""
+    item, upcoming = request.node, request.node.stash.get(NEXT_KEY, None)
+    if upcoming is None or "docker_container" not in getattr(upcoming, "fixturenames", ()):
+        return
+    prestarter = _prestarter(request.config)
+    if upcoming.nodeid in prestarter:
+        return
+    from .build import spec_from_marker
+    from .prestart import can_start_early
+
+    specs = []
+    for node in (item, upcoming):
+        image_marker = node.get_closest_marker("docker_image")
+        if image_marker is None:
+            return
+        specs.append(spec_from_marker(image_marker.args, image_marker.kwargs, node.path.parent))
+    same_image = specs[0] == specs[1]
+    marker = upcoming.get_closest_marker("docker_container")
+    kwargs = marker.kwargs if marker else {}
+    docker = _docker(request)
+    if same_image and can_start_early(kwargs, docker.bind_host):
+        prestarter.submit(upcoming.nodeid, docker.scope(upcoming.name), image, kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -385,9 +443,12 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     )
 
 
-class _Reports:
-    """The per-test report hook, registered when the session first uses Docker: until then,
-    tests cost the plugin nothing."""
+class _Active:
+    """The per-test hooks, registered once collection shows Docker tests (or when a test first
+    uses Docker): until then, tests cost the plugin nothing."""
+
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        item.stash[NEXT_KEY] = nextitem
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -417,6 +478,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if SESSION_KEY not in config.stash and not config.stash[WORKERS_USED_KEY]:
         return  # Docker was not used: nothing to remove, nothing to report to the controller
     docker = _session(config)
+    if PRESTARTER_KEY in config.stash:
+        docker.problems += config.stash[PRESTARTER_KEY].close()
     docker.finish(
         keep_session_containers=_keep(config, session.testsfailed > 0),
         workers_used_docker=config.stash[WORKERS_USED_KEY],
