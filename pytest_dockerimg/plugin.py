@@ -6,7 +6,7 @@ pytest loads this module for every run where the plugin is installed, so it cost
 run that uses no Docker: docker-py, requests and tenacity (the modules behind `DockerSession`)
 are imported when a test first uses a Docker fixture or marker, the engine is first contacted
 then (or after collection, for the header line, when a collected test uses Docker), and the
-per-test report hook is registered only then.
+per-test hooks (reports, the next test's container started early) are registered only then.
 """
 
 from __future__ import annotations
