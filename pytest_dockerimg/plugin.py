@@ -43,7 +43,7 @@ SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
-MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
+MARKED_KEY = pytest.StashKey[bool]()  # a collected test uses Docker (a fixture or a marker)
 NEXT_KEY: pytest.StashKey[pytest.Item | None] = pytest.StashKey()  # the test that runs after it
 PRESTARTER_KEY: pytest.StashKey[Prestarter] = pytest.StashKey()
 PRESTARTED_KEY: pytest.StashKey[Prestarted] = pytest.StashKey()  # the container started for it
@@ -208,11 +208,16 @@ def _uses_docker(item: pytest.Item) -> bool:
     return "docker_engine" in getattr(item, "fixturenames", ())
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    config = session.config
-    if config.stash[MARKED_KEY] or any(_uses_docker(item) for item in session.items):
+def _collected_docker_tests(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    if not config.stash[MARKED_KEY] and any(_uses_docker(item) for item in items):
         config.stash[MARKED_KEY] = True
-        _activate(config)
+    return config.stash[MARKED_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _collected_docker_tests(session.config, session.items):
+        _activate(session.config)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
@@ -221,7 +226,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     verbose = config.option.verbose >= 0 and not config.option.no_header
     if not verbose or config.option.collectonly or hasattr(config, "workerinput"):
         return []
-    if not config.stash[MARKED_KEY]:
+    if not _collected_docker_tests(config, items):
         return []
     docker = _session(config)
     engine = docker.probe()
