@@ -43,7 +43,7 @@ SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
-MARKED_KEY = pytest.StashKey[bool]()  # a collected test uses Docker (a fixture or a marker)
+USES_DOCKER_KEY = pytest.StashKey[bool]()  # a collected test uses Docker (a fixture or a marker)
 NEXT_KEY: pytest.StashKey[pytest.Item | None] = pytest.StashKey()  # the test that runs after it
 PRESTARTER_KEY: pytest.StashKey[Prestarter] = pytest.StashKey()
 PRESTARTED_KEY: pytest.StashKey[Prestarted] = pytest.StashKey()  # the container started for it
@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[KEPT_KEY] = []
     config.stash[WORKERS_USED_KEY] = False
-    config.stash[MARKED_KEY] = False
+    config.stash[USES_DOCKER_KEY] = False
     if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "dockerimg-xdist")
 
@@ -209,9 +209,9 @@ def _uses_docker(item: pytest.Item) -> bool:
 
 
 def _collected_docker_tests(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    if not config.stash[MARKED_KEY] and any(_uses_docker(item) for item in items):
-        config.stash[MARKED_KEY] = True
-    return config.stash[MARKED_KEY]
+    if not config.stash[USES_DOCKER_KEY] and any(_uses_docker(item) for item in items):
+        config.stash[USES_DOCKER_KEY] = True
+    return config.stash[USES_DOCKER_KEY]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -250,7 +250,7 @@ def _validate_markers(item: pytest.Item) -> None:
             container = mark
     if image is None and container is None:
         return
-    config.stash[MARKED_KEY] = True
+    config.stash[USES_DOCKER_KEY] = True
     if image is not None:
         from .build import spec_from_marker
 
