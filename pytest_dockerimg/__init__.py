@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RegistryError,
     )
     from .images import HistoryRow, Image
+    from .networks import Network
     from .registry import Registry
     from .wait import ExecResult
 
@@ -46,6 +47,7 @@ _LAZY = {
     "HistoryRow": "images",
     "Image": "images",
     "InvalidSpec": "errors",
+    "Network": "networks",
     "NotReady": "errors",
     "PortConflict": "errors",
     "Registry": "registry",
@@ -67,6 +69,7 @@ __all__ = [
     "HistoryRow",
     "Image",
     "InvalidSpec",
+    "Network",
     "NotReady",
     "PortConflict",
     "Registry",

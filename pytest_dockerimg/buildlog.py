@@ -110,7 +110,7 @@ class BuildLog:
     def fail(self, message: str, code: object = None) -> None:
         self.error = message.strip()
         self.lines.append(self.error)
-        found = _EXIT_CODE.search(self.error)
+        found = _EXIT_CODE.search(self.error) or _PODMAN_EXIT_CODE.search(self.error)
         if isinstance(code, int) and code:
             self.error_code = code
         elif found:
@@ -136,7 +136,7 @@ class BuildLog:
             self._partial = ""
 
     def _line(self, line: str) -> None:
-        line = _ANSI.sub("", line)
+        line = podman_line(_ANSI.sub("", line))
         if not line.strip():
             return
         if match := _STEP.match(line):
@@ -166,6 +166,25 @@ class BuildLog:
         if self.on_step:
             self.on_step(line)
         return line
+
+
+# podman's Docker-compatible build API speaks its own words: `STEP 2/4: RUN ...`, `--> Using cache
+# <id>`, `--> <12 hex>`, and a failure ends in `exit status N`.
+_PODMAN_STEP = re.compile(r"^STEP (?P<index>\d+)(?:/(?P<total>\d+))?: (?P<instruction>.*)$")
+_PODMAN_LAYER = re.compile(r"^--> (?P<id>[0-9a-f]{12,64})$")
+_PODMAN_EXIT_CODE = re.compile(r"exit status (?P<code>\d+)")
+
+
+def podman_line(line: str) -> str:
+    """A line of podman's build output in the classic builder's words (others unchanged)."""
+    if match := _PODMAN_STEP.match(line):
+        total = f"/{match['total']}" if match["total"] else ""
+        return f"Step {match['index']}{total} : {match['instruction']}"
+    if line.startswith("--> Using cache "):
+        return " ---> Using cache"
+    if match := _PODMAN_LAYER.match(line):
+        return f" ---> {match['id'][:12]}"
+    return line
 
 
 _HEREDOC = re.compile(

@@ -1,47 +1,38 @@
-"""The Docker engine connection: client from the environment, a bounded availability probe, and
-the host where published ports are reached (unix socket -> 127.0.0.1; tcp/ssh -> that host)."""
+"""The Docker engine connection: the client for the engine the docker CLI would use (see
+`contexts`), a bounded availability probe, and where published ports are reached (see `reach`)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import docker
 import requests
 from docker.errors import DockerException
 
+from .contexts import ContextError, Endpoint, resolve_endpoint
 from .errors import EngineUnavailable
+from .reach import Reach, resolve
 
-DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
 PROBE_TIMEOUT = 3.0
-API_TIMEOUT = 120
-
-_LOOPBACK_NAMES = {"", "localhost", "0.0.0.0", "::", "127.0.0.1", "::1"}
+SSH_EXTRA = "ssh:// engines need paramiko: pip install 'pytest-dockerimg[ssh]'"
 
 
-def engine_address(environ: Mapping[str, str] | None = None) -> str:
-    """The engine address as the docker CLI would use it: `DOCKER_HOST`, else the default socket."""
-    env = os.environ if environ is None else environ
-    return env.get("DOCKER_HOST", "").strip() or DEFAULT_ADDRESS
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What a failed connection raises: docker-py's and requests' errors, OS errors, and for
+    ssh:// paramiko's (an unknown host key, a refused channel), which are none of those."""
+    errors: tuple[type[BaseException], ...] = (DockerException, requests.RequestException, OSError)
+    try:
+        paramiko = importlib.import_module("paramiko")
+    except ImportError:
+        return errors
+    return (*errors, paramiko.SSHException)
 
 
-def published_host(address: str) -> str:
-    """Where ports published by the engine at `address` are reached from this machine."""
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if parsed.scheme in ("unix", "npipe", "http+unix", "fd"):
-        return "127.0.0.1"
-    host = parsed.hostname or ""
-    # Name 127.0.0.1, not localhost: a client dialling localhost may try ::1 first and reach
-    # a different (IPv6) port mapping, or nothing.
-    return "127.0.0.1" if host in _LOOPBACK_NAMES else host
-
-
-def is_local(address: str) -> bool:
-    """True when the engine runs on this machine, so a binding's host IP is reachable as-is."""
-    return published_host(address) in ("127.0.0.1", socket.gethostname())
+TRANSPORT_ERRORS = _transport_errors()
 
 
 def _causes(error: BaseException) -> list[BaseException]:
@@ -70,20 +61,34 @@ def explain(error: BaseException) -> str:
             return "connection refused (is dockerd listening there?)"
         if isinstance(cause, (socket.timeout, TimeoutError, requests.Timeout)):
             return f"no answer within {PROBE_TIMEOUT:g} s"
+        if "not found in known_hosts" in str(cause):
+            return (
+                f"{cause}: the ssh host key is unknown; add it to ~/.ssh/known_hosts "
+                "(ssh-keyscan HOST >> ~/.ssh/known_hosts, or ssh HOST once)"
+            )
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:300]
 
 
 @dataclass(frozen=True)
 class Engine:
-    """A connected Docker engine."""
+    """A connected Docker engine. `host` is where ports published on all interfaces are reached;
+    `reach` says how and why (see `pytest_dockerimg.reach`)."""
 
     client: docker.DockerClient
     address: str
-    host: str
     version: str
     api_version: str
-    local: bool
+    reach: Reach
+
+    @property
+    def host(self) -> str:
+        return self.reach.host
+
+    @property
+    def local(self) -> bool:
+        """True when the engine's loopback is this machine's (not a remote engine)."""
+        return not self.reach.remote
 
     @property
     def api(self) -> docker.APIClient:
@@ -97,22 +102,47 @@ class Engine:
         self.client.close()
 
 
-def connect(environ: Mapping[str, str] | None = None, *, probe_timeout: float = PROBE_TIMEOUT) -> Engine:
-    """Connect to the engine named by the environment, or raise `EngineUnavailable` within
-    about `probe_timeout` seconds."""
+def _client(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> docker.DockerClient:
+    if endpoint.address.startswith("ssh://"):
+        try:
+            importlib.import_module("paramiko")
+        except ImportError:
+            raise EngineUnavailable(endpoint.address, SSH_EXTRA) from None
+    if endpoint.context is None:  # DOCKER_HOST (with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the socket
+        return docker.DockerClient.from_env(
+            environment={**env, "DOCKER_HOST": endpoint.address}, timeout=timeout
+        )
+    return docker.DockerClient(base_url=endpoint.address, tls=endpoint.tls or False, timeout=timeout)
+
+
+def connect(
+    environ: Mapping[str, str] | None = None,
+    *,
+    probe_timeout: float = PROBE_TIMEOUT,
+    api_timeout: float = 60.0,
+    reach_host: str | None = None,
+    bind_host: str | None = None,
+) -> Engine:
+    """Connect to the engine the docker CLI would use, or raise `EngineUnavailable` within about
+    `probe_timeout` seconds; work out where its published ports are reached. Every later call is
+    bounded by `api_timeout` seconds."""
     env = dict(os.environ if environ is None else environ)
-    address = engine_address(env)
     try:
-        client = docker.DockerClient.from_env(environment=env, timeout=int(max(1, probe_timeout)))
+        endpoint = resolve_endpoint(env)
+    except ContextError as error:
+        raise EngineUnavailable("the current Docker context", str(error)) from None
+    try:
+        client = _client(endpoint, env, int(max(1, probe_timeout)))
         info = client.version()
-    except (DockerException, requests.RequestException, OSError) as error:
-        raise EngineUnavailable(address, explain(error)) from error
-    client.api.timeout = API_TIMEOUT
+        reach = resolve(endpoint.address, endpoint.why, client, reach_host, bind_host)
+    except TRANSPORT_ERRORS as error:
+        raise EngineUnavailable(endpoint.address, explain(error)) from error
+    client.api.timeout = api_timeout  # type: ignore[assignment]  # requests takes floats
+    address = endpoint.address if endpoint.context is None else f"{endpoint.address} ({endpoint.why})"
     return Engine(
         client=client,
         address=address,
-        host=published_host(address),
         version=str(info.get("Version", "unknown")),
         api_version=str(info.get("ApiVersion", "unknown")),
-        local=is_local(address),
+        reach=reach,
     )

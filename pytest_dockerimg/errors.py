@@ -81,7 +81,8 @@ class ContainerExited(DockerImgError):
         self.name = name
         self.exit_code = exit_code
         self.logs = logs
-        message = f"container {name} exited with code {exit_code} before it was ready"
+        code = f"with code {exit_code}" if exit_code is not None else "(and was restarted)"
+        message = f"container {name} exited {code} before it was ready"
         log_tail = tail(logs)
         message += "\n  last log lines:\n" + _indent(log_tail) if log_tail else "\n  (no log output)"
         super().__init__(message)

@@ -38,6 +38,15 @@ class HistoryRow:
     tags: tuple[str, ...]
 
 
+def short_tag(tag: str) -> str:
+    """A tag as Docker names it: podman reports images built or loaded here as `localhost/NAME`
+    and Docker Hub names in full (`docker.io/library/busybox:latest`)."""
+    for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
+        if tag.startswith(prefix):
+            return tag[len(prefix) :]
+    return tag
+
+
 class Image:
     """An image built, committed or pulled by the plugin. `.raw` is the docker-py object."""
 
@@ -79,7 +88,9 @@ class Image:
 
     @property
     def tags(self) -> list[str]:
-        return list(self.raw.tags)
+        """`REPOSITORY:TAG` names, as `docker images` shows them (podman's `localhost/` and
+        `docker.io/library/` prefixes left out)."""
+        return [short_tag(tag) for tag in self.raw.tags]
 
     @property
     def ref(self) -> str:

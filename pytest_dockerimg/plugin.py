@@ -11,6 +11,7 @@ per-test hooks (reports, the next test's container started early) are registered
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable, Generator, Iterator
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .images import Image
     from .labels import Identity
+    from .networks import Network
     from .prestart import Prestarted, Prestarter
     from .registry import Registry
     from .session import DockerSession, Scope
@@ -39,11 +41,12 @@ if TYPE_CHECKING:
 SESSION_KEY: pytest.StashKey[DockerSession] = pytest.StashKey()  # set when Docker is first used
 SETTINGS_KEY = pytest.StashKey[Settings]()
 IDENTITY_KEY: pytest.StashKey[Identity] = pytest.StashKey()
-SCOPE_KEY: pytest.StashKey[Scope] = pytest.StashKey()
-REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+SCOPES_KEY: pytest.StashKey[dict[str, Scope]] = pytest.StashKey()  # a node's Docker scopes, by pytest scope
+FAILED_KEY = pytest.StashKey[bool]()  # a test in this node failed
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
 USES_DOCKER_KEY = pytest.StashKey[bool]()  # a collected test uses Docker (a fixture or a marker)
+MARKER_ERROR_KEY = pytest.StashKey[str]()
 NEXT_KEY: pytest.StashKey[pytest.Item | None] = pytest.StashKey()  # the test that runs after it
 PRESTARTER_KEY: pytest.StashKey[Prestarter] = pytest.StashKey()
 PRESTARTED_KEY: pytest.StashKey[Prestarted] = pytest.StashKey()  # the container started for it
@@ -90,15 +93,16 @@ def _emitter(config: pytest.Config) -> Callable[[str], None]:
     worker = getattr(config, "workerinput", {}).get("workerid")
 
     def emit(line: str) -> None:
-        if worker is not None:
-            print(f"[docker] [{worker}] {line}", file=sys.__stderr__, flush=True)
-            return
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
+        # Suspend capturing: in a worker too, where fd 2 is the controller's terminal, but is
+        # redirected to a capture file while a test runs.
         capture = config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture else nullcontext():
-            reporter.write_line(f"[docker] {line}")
+            if worker is not None:
+                print(f"[docker] [{worker}] {line}", file=sys.stderr, flush=True)
+                return
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"[docker] {line}")
 
     return emit
 
@@ -231,8 +235,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     docker = _session(config)
     engine = docker.probe()
     if not isinstance(engine, EngineUnavailable):
-        bind = docker.bind_host
-        return [f"docker: {engine.describe()}; ports published on {bind}, reached at {engine.host}"]
+        return [f"docker: {engine.describe()}; {engine.reach.describe()}"]
     then = "fail (--docker-required)" if docker.settings.required else "be skipped"
     return [f"docker: {engine}; tests that need Docker will {then}"]
 
@@ -272,8 +275,22 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
             try:
                 _validate_markers(item)
             except DockerImgError as error:
-                raise collector.CollectError(f"{item.nodeid}: invalid docker marker: {error}") from None
+                # This test fails at its setup; the others still run, and each bad one is reported.
+                item.stash[MARKER_ERROR_KEY] = f"invalid docker marker on {item.nodeid}: {error}"
+                plugins = item.config.pluginmanager
+                if not plugins.has_plugin("dockerimg-marker-errors"):
+                    plugins.register(_MarkerErrors(), "dockerimg-marker-errors")
     return result
+
+
+class _MarkerErrors:
+    """Fails the tests with a bad docker marker; registered only when a run has one."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        error = item.stash.get(MARKER_ERROR_KEY, None)
+        if error is not None:
+            pytest.fail(error, pytrace=False)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -299,8 +316,10 @@ def docker_engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture(scope="session")
 def docker_settings(request: pytest.FixtureRequest) -> Settings:
-    """The session's effective options (command line, else ini, else default)."""
-    return request.config.stash[SETTINGS_KEY]
+    """The session's effective options (command line, else ini, else default; `bind_host` as
+    worked out for this engine)."""
+    docker = _docker(request)
+    return dataclasses.replace(docker.settings, bind_host=docker.bind_host)
 
 
 @pytest.fixture(scope="session")
@@ -323,18 +342,21 @@ def docker_image(request: pytest.FixtureRequest, docker_engine: Engine) -> Image
     """The image built from the closest `@pytest.mark.docker_image(path, ...)`."""
     marker = request.node.get_closest_marker("docker_image")
     if marker is None:
-        raise pytest.UsageError(
+        pytest.fail(
             f"{request.node.nodeid} uses the docker_image fixture but has no "
-            "@pytest.mark.docker_image(path) marker (on the test, its class or its module)"
+            "@pytest.mark.docker_image(path) marker: put one on the test, its class or its module",
+            pytrace=False,
         )
     from .build import spec_from_marker
 
     return _docker(request).build(spec_from_marker(marker.args, marker.kwargs, request.node.path.parent))
 
 
-def _keep(config: pytest.Config, failed: bool) -> bool:
-    keep = config.stash[SETTINGS_KEY].keep_containers
-    return keep == "always" or (keep == "failed" and failed)
+def _close(request: pytest.FixtureRequest, scope: Scope, *, failed: bool, where: str) -> None:
+    """End a scope; say how to reach the containers it keeps."""
+    kept = {entry.ref for entry in _docker(request).close_scope(scope, failed=failed)}
+    containers = [container for container in scope.containers if container.id in kept]
+    request.config.stash[KEPT_KEY] += _describe_kept(containers, where)
 
 
 def _describe_kept(containers: list[Container], where: str) -> list[str]:
@@ -348,39 +370,68 @@ def _describe_kept(containers: list[Container], where: str) -> list[str]:
     return lines
 
 
-def _test_failed(item: pytest.Item) -> bool:
-    return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
+def _docker_scope(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Scope]:
+    """The containers and networks of one scope (a test, class, module or the session), behind
+    `docker_run*` and `docker_network*` of that scope; removed when the scope ends (containers,
+    then networks), or kept by --keep-containers when a test in the scope failed."""
+    docker = _docker(request)
+    node = request.node
+    prestarted = _prestarter(request.config).claim(node.nodeid) if request.scope == "function" else None
+    if prestarted is not None:  # the previous test started this test's container
+        node.stash[PRESTARTED_KEY] = prestarted
+        scope = prestarted.scope
+    elif request.scope == "session":
+        scope = docker.session_scope
+    else:
+        scope = _new_scope(docker, node, background=request.scope == "function")
+    node.stash.setdefault(SCOPES_KEY, {})[request.scope] = scope
+    yield scope
+    failed = node.stash.get(FAILED_KEY, False) or (
+        request.scope == "session" and request.session.testsfailed > 0
+    )
+    _close(request, scope, failed=failed, where="the session" if request.scope == "session" else node.nodeid)
 
 
-@pytest.fixture
-def docker_run(request: pytest.FixtureRequest, docker_engine: Engine) -> Iterator[Callable[..., Container]]:
+def _new_scope(docker: DockerSession, node: Any, *, background: bool) -> Scope:
+    # A name unique in the ledger; containers are named after the part before "@".
+    return docker.scope(f"{node.name}@{id(node):x}", background_teardown=background)
+
+
+# One implementation per fixture, registered at each scope (as pytest-mock does).
+_scope_function = pytest.fixture(name="_docker_scope_function")(_docker_scope)
+_scope_class = pytest.fixture(name="_docker_scope_class", scope="class")(_docker_scope)
+_scope_module = pytest.fixture(name="_docker_scope_module", scope="module")(_docker_scope)
+_scope_session = pytest.fixture(name="_docker_scope_session", scope="session")(_docker_scope)
+
+
+def _scope_of(request: pytest.FixtureRequest) -> Scope:
+    scope: Scope = request.getfixturevalue(f"_docker_scope_{request.scope}")
+    return scope
+
+
+def _run(request: pytest.FixtureRequest) -> Callable[..., Container]:
     """`run(image_or_ref, *, ports, publish_all, command, environment, volumes, wait, name,
-    **run_kwargs) -> Container`; every container it started is removed when the test ends."""
-    docker = _docker(request)
-    prestarted = _prestarter(request.config).claim(request.node.nodeid)
-    if prestarted is not None:
-        request.node.stash[PRESTARTED_KEY] = prestarted
-    scope = prestarted.scope if prestarted is not None else docker.scope(request.node.name)
-    request.node.stash[SCOPE_KEY] = scope
-    yield scope.runner.run
-    keep = _keep(request.config, _test_failed(request.node))
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, request.node.nodeid)
-    docker.problems += scope.close(keep=keep)
+    network, aliases, **run_kwargs) -> Container`: `docker run -d`. Every container it started is
+    removed when the fixture's scope ends: the test (`docker_run`), the class
+    (`docker_run_class`), the module (`docker_run_module`) or the session (`docker_run_session`)."""
+    return _scope_of(request).runner.run
 
 
-@pytest.fixture(scope="session")
-def docker_run_session(
-    request: pytest.FixtureRequest, docker_engine: Engine
-) -> Iterator[Callable[..., Container]]:
-    """Like `docker_run`, but the containers live until the end of the session."""
-    docker = _docker(request)
-    scope = docker.session_scope
-    yield scope.runner.run
-    keep = _keep(request.config, request.session.testsfailed > 0)
-    if keep:
-        request.config.stash[KEPT_KEY] += _describe_kept(scope.containers, "the session")
-    docker.problems += scope.close(keep=keep)
+docker_run = pytest.fixture(name="docker_run")(_run)
+docker_run_class = pytest.fixture(name="docker_run_class", scope="class")(_run)
+docker_run_module = pytest.fixture(name="docker_run_module", scope="module")(_run)
+docker_run_session = pytest.fixture(name="docker_run_session", scope="session")(_run)
+
+
+def _network(request: pytest.FixtureRequest) -> Callable[..., Network]:
+    """`network(name=None, *, internal=False) -> Network`: `docker network create`. Pass it to
+    `docker_run(..., network=net, aliases=["db"])`. Each network is removed after the containers
+    of its scope: the test (`docker_network`) or the session (`docker_network_session`)."""
+    return _scope_of(request).networks.create
+
+
+docker_network = pytest.fixture(name="docker_network")(_network)
+docker_network_session = pytest.fixture(name="docker_network_session", scope="session")(_network)
 
 
 @pytest.fixture
@@ -418,7 +469,7 @@ def _start_next_early(request: pytest.FixtureRequest, image: Image) -> None:
     kwargs = marker.kwargs if marker else {}
     docker = _docker(request)
     if same_image and can_start_early(kwargs, docker.bind_host):
-        prestarter.submit(upcoming.nodeid, docker.scope(upcoming.name), image, kwargs)
+        prestarter.submit(upcoming.nodeid, _new_scope(docker, upcoming, background=True), image, kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -463,18 +514,81 @@ class _Active:
         error = call.excinfo.value if call.excinfo is not None else None
         if call.excinfo is not None and isinstance(error, DockerImgError) and report.failed:
             report.longrepr = _plugin_error_repr(item, call.excinfo) or report.longrepr
-        item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
         if not report.failed:
             return report
+        from .containers import capped_log
+
+        for node in item.listchain():
+            node.stash[FAILED_KEY] = True
+        if call.excinfo is not None and _from_the_engine(call.excinfo):
+            report.longrepr = _engine_failure(item, call.excinfo)
         if isinstance(error, BuildError) and error.log:
-            report.sections.append(("docker build log", "\n".join(error.log)))
+            log = error.log if isinstance(error.log, str) else "\n".join(error.log)
+            report.sections.append(("docker build log", capped_log(log, "the whole log: docker build")))
         if isinstance(error, (ContainerExited, NotReady)) and error.logs:
-            report.sections.append((f"docker logs {error.name}", error.logs))
-        scope = item.stash.get(SCOPE_KEY, None)
-        if scope is not None and report.when in ("setup", "call"):
-            for container in scope.containers:
-                report.sections.append((f"docker logs {container.name}", container.logs() or "(no output)"))
+            how = _how_to_see_all(item, error.name)
+            report.sections.append((f"docker logs {error.name}", capped_log(error.logs, how)))
+        if report.when in ("setup", "call"):
+            for container in _containers_used(item):
+                try:
+                    log = container.report_log(_how_to_see_all(item, container.name)) or "(no output)"
+                except Exception as failure:  # the engine may be gone: the report must still be made
+                    log = f"(the logs could not be read: {type(failure).__name__}: {failure})"
+                report.sections.append((f"docker logs {container.name}", log))
         return report
+
+
+def _containers_used(item: pytest.Item) -> list[Container]:
+    """The containers a test used: those of its own `docker_run`, and those started so far by
+    the class, module and session scopes whose fixtures the test requested (directly or through
+    other fixtures)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    used = []
+    for node in item.listchain():
+        for name, scope in node.stash.get(SCOPES_KEY, {}).items():
+            if node is item or {f"docker_run_{name}", f"docker_network_{name}"} & fixtures:
+                used += scope.containers
+    return used
+
+
+def _how_to_see_all(item: pytest.Item, name: str) -> str:
+    if item.config.stash[SETTINGS_KEY].keep_containers == "never":
+        return f"to see all of it, run with --keep-containers failed, then: docker logs {name}"
+    return f"all of it: docker logs {name}"
+
+
+def _from_the_engine(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    """A lost or frozen engine: a connection error or timeout raised while the plugin or
+    docker-py (not the test's own HTTP calls) talked to it."""
+    import docker
+    import requests
+
+    if not isinstance(excinfo.value, (requests.ConnectionError, requests.Timeout)):
+        return False
+    client_dirs = (_internal_dirs()[0], str(Path(docker.__file__ or "").resolve().parent))
+    return any(str(entry.path).startswith(client_dirs) for entry in excinfo.traceback)
+
+
+def _engine_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    import requests
+
+    docker = _session(item.config)
+    engine = docker.probe()
+    plugin_dir = _internal_dirs()[0]
+    doing = next(
+        (entry.name for entry in reversed(excinfo.traceback) if str(entry.path).startswith(plugin_dir)),
+        "a call to it",
+    )
+    what = (
+        f"did not answer within {docker.settings.api_timeout:g} s (--docker-api-timeout)"
+        if isinstance(excinfo.value, requests.Timeout)
+        else "stopped answering"
+    )
+    return (
+        f"the Docker engine at {engine.address} {what} while the plugin was in {doing}: "
+        f"{type(excinfo.value).__name__}: {str(excinfo.value)[:300]}\n"
+        "Is dockerd still running? Check with: docker info"
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the fixtures (e.g. on Ctrl-C)
@@ -484,9 +598,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return  # Docker was not used: nothing to remove, nothing to report to the controller
     docker = _session(config)
     if PRESTARTER_KEY in config.stash:
-        docker.problems += config.stash[PRESTARTER_KEY].close()
+        for scope in config.stash[PRESTARTER_KEY].close():  # started for tests that never ran
+            docker.close_scope(scope, failed=False)
     docker.finish(
-        keep_session_containers=_keep(config, session.testsfailed > 0),
+        session_failed=session.testsfailed > 0,
         workers_used_docker=config.stash[WORKERS_USED_KEY],
     )
     workeroutput = getattr(config, "workeroutput", None)
@@ -513,7 +628,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if swept and swept.total:
         terminalreporter.write_line(
             f"removed what dead sessions left behind: {swept.containers} container(s), "
-            f"{swept.images} image(s), {swept.volumes} volume(s)"
+            f"{swept.networks} network(s), {swept.images} image(s), {swept.volumes} volume(s)"
         )
     for line in kept:
         terminalreporter.write_line(line)

@@ -58,13 +58,13 @@ class Prestarter:
         """The container started for `key`, now the caller's to use and tear down."""
         return self._pending.pop(key, None)
 
-    def close(self) -> list[str]:
-        """Remove what no test claimed; the problems met."""
-        problems: list[str] = []
+    def close(self) -> list[Scope]:
+        """Wait for the runs that no test claimed (the run stopped early); their scopes, for the
+        caller to close."""
+        unclaimed = [prestarted.scope for prestarted in self._pending.values()]
         for prestarted in self._pending.values():
             prestarted.container.exception()  # waits for the run to end, however it ended
-            problems += prestarted.scope.close(keep=False)
         self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown()
-        return problems
+        return unclaimed

@@ -82,8 +82,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "bind_host",
         "text",
         None,
-        "host interface for published ports that name none (default: 127.0.0.1 for a local "
-        "engine, 0.0.0.0 for a remote one)",
+        "host interface for published ports that name none (default: 127.0.0.1 where ports are "
+        "reached on loopback, else 0.0.0.0)",
+    ),
+    OptionSpec(
+        "--docker-reach-host",
+        "reach_host",
+        "text",
+        None,
+        "host or IP address where published ports are reached from the tests (default: worked "
+        "out: a remote engine's host, a shared network inside a container, else 127.0.0.1)",
     ),
     OptionSpec(
         "--docker-timeout",
@@ -91,6 +99,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "seconds",
         30.0,
         "seconds to wait for a container to become ready (default 30)",
+    ),
+    OptionSpec(
+        "--docker-api-timeout",
+        "api_timeout",
+        "seconds",
+        60.0,
+        "seconds any one call to the engine may take before it counts as failed (default 60): "
+        "a frozen engine fails the tests in bounded time",
     ),
     OptionSpec(
         "--docker-stop-timeout",
@@ -153,6 +169,25 @@ def _bind_host(option: OptionSpec, value: str) -> str:
         ) from None
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _reach_host(option: OptionSpec, value: str) -> str:
+    """An IP address (IPv6 with or without brackets) or a host name; no scheme, no port."""
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value):
+        raise SettingsError(
+            f"{option.flag}: expected a host name or an IP address such as 192.168.1.20 or "
+            f"docker.example.com (no scheme, no port), got {value!r}"
+        )
+    return value
+
+
 def _registry_url(option: OptionSpec, value: str) -> str:
     """`HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`, as a URL (http by default)."""
     scheme, separator, address = value.strip().rstrip("/").rpartition("://")
@@ -173,8 +208,10 @@ class Settings:
     keep_containers: KeepContainers = "never"
     required: bool = False
     bind_host: str | None = None
+    reach_host: str | None = None
     timeout: float = 30.0
     stop_timeout: float = 0.0
+    api_timeout: float = 60.0
     registry_image: str = "registry:2"
     registry_url: str | None = None
 
@@ -197,7 +234,7 @@ def _convert(option: OptionSpec, raw: object) -> object:
     if option.kind == "flag":
         return _truthy(option, raw)
     if option.kind == "seconds":
-        return _seconds(option, raw, positive=option.field == "timeout")
+        return _seconds(option, raw, positive=option.field in ("timeout", "api_timeout"))
     text = str(raw).strip()
     if option.kind == "choice":
         if text not in option.choices:
@@ -205,6 +242,8 @@ def _convert(option: OptionSpec, raw: object) -> object:
         return text
     if option.field == "bind_host":
         return _bind_host(option, text)
+    if option.field == "reach_host":
+        return _reach_host(option, text)
     if option.field == "registry_url":
         return _registry_url(option, text)
     if not text:

@@ -18,11 +18,13 @@ def test_random_host_port(docker_container):
     assert response.text == PAGE
 
 
-def test_interface_and_random_port(static_web, docker_run):
-    """`docker run -d -p 127.0.0.1::80`: a random host port on the interface given."""
-    web = docker_run(static_web, ports=["127.0.0.1::80"], wait=wait.http(80))
+def test_interface_and_random_port(static_web, docker_run, docker_engine):
+    """`docker run -d -p 127.0.0.1::80`: a random host port on the interface given. (A remote
+    engine's loopback is not this machine's: there, name all its interfaces, 0.0.0.0.)"""
+    interface = "127.0.0.1" if docker_engine.local else "0.0.0.0"
+    web = docker_run(static_web, ports=[f"{interface}::80"], wait=wait.http(80))
+    assert web.attrs["HostConfig"]["PortBindings"]["80/tcp"] == [{"HostIp": interface, "HostPort": ""}]
     host, port = web.address(80)
-    assert host == "127.0.0.1"
     assert requests.get(f"http://{host}:{port}/").text == PAGE
 
 

@@ -64,16 +64,22 @@ def get(url: str) -> requests.Response:
     ["80", "{port}:80", "127.0.0.1:{port}:80", "127.0.0.1::80"],
     ids=["random", "fixed", "interface-fixed", "interface-random"],
 )
-def test_every_docker_run_p_string_form_serves_the_page(httpd, docker_run, spec):
-    """`ports=` takes the `docker run -p` strings; each publishes port 80 on 127.0.0.1, a fixed
-    host port where one is given, and `url(80)` reaches the page."""
+def test_every_docker_run_p_string_form_serves_the_page(httpd, docker_run, docker_engine, reached_at, spec):
+    """`ports=` takes the `docker run -p` strings; each publishes port 80 (on a fixed host port
+    where one is given) where the test reaches it, and `url(80)` reaches the page. On a remote
+    engine, a port bound to loopback is an error at once: it would land on that host's loopback."""
     port = free_port()
+    if docker_engine.reach.remote and spec.startswith("127.0.0.1"):
+        with pytest.raises(InvalidSpec, match="lands on the remote host's loopback"):
+            docker_run(httpd, ports=[spec.format(port=port)], wait=wait.http(80))
+        return
     web = docker_run(httpd, ports=[spec.format(port=port)], wait=wait.http(80))
 
     if "{port}" in spec:
         assert web.port(80) == port
-    assert web.address(80) == ("127.0.0.1", web.port(80))
-    assert web.url(80) == f"http://127.0.0.1:{web.port(80)}/"
+    host, reached_port = web.address(80)
+    assert (host, reached_port) == reached_at(web, 80)
+    assert web.url(80) == f"http://{host}:{reached_port}/"
     assert get(web.url(80)).text == PAGE
 
 
@@ -82,11 +88,15 @@ def test_every_docker_run_p_string_form_serves_the_page(httpd, docker_run, spec)
     [{80: None}, {"80/tcp": "{port}"}, {80: ("127.0.0.1", None)}],
     ids=["random", "fixed", "interface-random"],
 )
-def test_docker_py_port_dicts_serve_the_page(httpd, docker_run, ports):
+def test_docker_py_port_dicts_serve_the_page(httpd, docker_run, docker_engine, ports):
     """`ports=` also takes docker-py's dict: `{80: None}`, `{"80/tcp": 8080}`,
-    `{80: ("127.0.0.1", None)}`."""
+    `{80: ("127.0.0.1", None)}` (an error at once on a remote engine)."""
     port = free_port()
     ports = {key: port if value == "{port}" else value for key, value in ports.items()}
+    if docker_engine.reach.remote and ("127.0.0.1", None) in ports.values():
+        with pytest.raises(InvalidSpec, match="lands on the remote host's loopback"):
+            docker_run(httpd, ports=ports, wait=wait.http(80))
+        return
     web = docker_run(httpd, ports=ports, wait=wait.http(80))
 
     if port in ports.values():
@@ -95,36 +105,47 @@ def test_docker_py_port_dicts_serve_the_page(httpd, docker_run, ports):
 
 
 @pytest.mark.parametrize("ports", [["80"], {80: None}], ids=["string", "dict"])
-def test_ports_bind_to_loopback_by_default(httpd, docker_run, ports):
-    """With no interface given, a port is published on 127.0.0.1 (not Docker's 0.0.0.0): the
-    engine's HostConfig says so, and the port does not answer on the host's other addresses."""
+def test_ports_bind_where_they_are_reached(httpd, docker_run, docker_engine, reached_at, ports):
+    """With no interface given, a port is published on the session's bind host: 127.0.0.1 where
+    ports are reached on loopback (not Docker's 0.0.0.0), all interfaces of a remote engine. The
+    engine's HostConfig says so, and the page is reached where the plugin says."""
     web = docker_run(httpd, ports=ports, wait=wait.http(80))
 
+    bind_host = docker_engine.reach.bind_host
     bindings = web.attrs["HostConfig"]["PortBindings"]["80/tcp"]
-    assert [binding["HostIp"] for binding in bindings] == ["127.0.0.1"]
+    assert [binding["HostIp"] for binding in bindings] == [bind_host]
+    assert web.address(80) == reached_at(web, 80)
+    assert get(web.url(80)).text == PAGE
+
+
+def test_a_loopback_port_does_not_face_the_network(httpd, docker_run, engine_can):
+    """Published on 127.0.0.1, a port does not answer on the host's other addresses (the docker0
+    gateway is an address of this host, but not loopback: nothing listens there)."""
+    engine_can("loopback")
+    web = docker_run(httpd, ports=["80"], wait=wait.http(80))
+
     published = web.attrs["NetworkSettings"]["Ports"]["80/tcp"]
     assert {binding["HostIp"] for binding in published} == {"127.0.0.1"}
-    assert web.url(80).startswith("http://127.0.0.1:")
-
-    # The docker0 gateway is an address of this host, but not loopback: nothing listens there.
     gateway = web.attrs["NetworkSettings"]["Gateway"]
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((gateway, web.port(80)), timeout=1).close()
 
 
-def test_udp_port_is_published(httpd, docker_run):
+def test_udp_port_is_published(httpd, docker_run, docker_engine):
     """`"53/udp"` publishes a UDP port: `port("53/udp")` is its host port."""
     web = docker_run(httpd, ports=["53/udp"])
 
     assert isinstance(web.port("53/udp"), int)
     assert "53/udp" in web.attrs["HostConfig"]["PortBindings"]
-    assert web.attrs["HostConfig"]["PortBindings"]["53/udp"][0]["HostIp"] == "127.0.0.1"
+    assert web.attrs["HostConfig"]["PortBindings"]["53/udp"][0]["HostIp"] == docker_engine.reach.bind_host
     assert "80/tcp" not in web.attrs["HostConfig"]["PortBindings"]
 
 
-def test_publish_all_gives_every_exposed_port_a_random_loopback_port(docker_build, docker_run):
+def test_publish_all_gives_every_exposed_port_a_random_port_on_the_bind_host(
+    docker_build, docker_run, docker_engine
+):
     """`publish_all=True` is `docker run -P`: every EXPOSEd port (80, 8080, 5353/udp here) gets
-    a random host port on 127.0.0.1."""
+    a random host port on the bind host (127.0.0.1 where ports are reached on loopback)."""
     image = docker_build("../data/multiport")
     assert image.exposed_ports == ["80/tcp", "5353/udp", "8080/tcp"]
 
@@ -132,15 +153,16 @@ def test_publish_all_gives_every_exposed_port_a_random_loopback_port(docker_buil
 
     bindings = web.attrs["HostConfig"]["PortBindings"]
     assert set(bindings) == {"80/tcp", "8080/tcp", "5353/udp"}
-    assert {b["HostIp"] for port in bindings.values() for b in port} == {"127.0.0.1"}
+    assert {b["HostIp"] for port in bindings.values() for b in port} == {docker_engine.reach.bind_host}
     assert len({web.port(80), web.port(8080), web.port("5353/udp")}) == 3
     assert get(web.url(80)).text == PAGE
     assert get(web.url(8080)).text == PAGE
 
 
-def test_fixed_port_held_by_another_process_is_a_port_conflict(httpd, docker_run, docker_engine):
+def test_fixed_port_held_by_another_process_is_a_port_conflict(httpd, docker_run, docker_engine, engine_can):
     """A fixed host port that a process listens on raises `PortConflict` naming the port, and
     the container that could not start is removed at once."""
+    engine_can("loopback")
     name = unique("conflict")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -158,11 +180,11 @@ def test_fixed_port_held_by_another_container_is_a_port_conflict(httpd, docker_r
     """Two containers cannot have the same fixed host port: the second raises `PortConflict`
     naming it and leaves no container behind; the first keeps serving."""
     port = free_port()
-    first = docker_run(httpd, ports=[f"127.0.0.1:{port}:80"], wait=wait.http(80))
+    first = docker_run(httpd, ports=[f"{port}:80"], wait=wait.http(80))
     name = unique("conflict")
 
     with pytest.raises(PortConflict) as excinfo:
-        docker_run(httpd, ports={80: ("127.0.0.1", port)}, name=name)
+        docker_run(httpd, ports={80: port}, name=name)
 
     assert str(port) in str(excinfo.value)
     assert containers_named(docker_engine, name) == []
@@ -201,9 +223,10 @@ def test_wait_http_waits_for_a_late_web_server(httpd, docker_run):
     assert 1.0 <= elapsed < SOON
 
 
-def test_docker_proxy_accepts_before_the_service_listens(httpd, docker_run):
+def test_docker_proxy_accepts_before_the_service_listens(httpd, docker_run, engine_can):
     """Why `wait.tcp` needs care: before anything listens in the container, a connect to the
     published port succeeds (Docker's userland proxy accepts) and is closed at once."""
+    engine_can("userland_proxy")
     web = docker_run(httpd, command=["sh", "-c", "sleep 3; exec httpd -f -p 80 -h /www"], ports=["80"])
 
     with socket.create_connection(web.address(80), timeout=1) as connection:
@@ -284,7 +307,7 @@ def test_wait_command_waits_until_the_command_succeeds(httpd, docker_run):
     )
     elapsed = time.monotonic() - started
 
-    assert worker.exec(["ls", "/ready"]) == (0, "/ready\n")
+    assert worker.exec(["ls", "/ready"])[:2] == (0, "/ready\n")
     assert 1.0 <= elapsed < SOON
 
 
@@ -365,7 +388,7 @@ def test_readiness_timeout_raises_not_ready_naming_the_check(httpd, docker_run, 
 # ---------------------------------------------------------------------------- the Container handle
 
 
-def test_container_handle(httpd, docker_run):
+def test_container_handle(httpd, docker_run, reached_at):
     """A `Container` reaches the service (`port`, `address`, `url`), reads `logs()`, runs
     commands (`exec` -> `(exit_code, output)`), reports `status`, and can be stopped; `attrs`
     is `docker inspect` and `raw` the docker-py object."""
@@ -380,14 +403,15 @@ def test_container_handle(httpd, docker_run):
     assert web.status == "running"
 
     host, port = web.address(80)
-    assert (host, port) == ("127.0.0.1", web.port(80))
-    assert web.url(80, "/index.html") == f"http://127.0.0.1:{port}/index.html"
+    assert (host, port) == reached_at(web, 80)
+    assert web.host == host
+    assert web.url(80, "/index.html") == f"http://{host}:{port}/index.html"
     assert get(f"http://{host}:{port}/").text == PAGE
     assert "response:200" in web.logs()
 
-    exit_code, output = web.exec(["cat", "/www/index.html"])
-    assert (exit_code, output) == (0, PAGE)
-    assert web.exec("sh -c 'echo oops >&2; exit 7'") == (7, "oops\n")
+    result = web.exec(["cat", "/www/index.html"])
+    assert (result.exit_code, result.output) == (0, PAGE)
+    assert web.exec("sh -c 'echo oops >&2; exit 7'") == (7, "oops\n", "", "oops\n")
 
     started = time.monotonic()
     web.stop(timeout=1)  # httpd as PID 1 ignores SIGTERM: killed after 1 s
@@ -627,7 +651,10 @@ def test_keep_containers_failed_keeps_the_failing_tests_container(pytester, dock
         result = pytester.runpytest("--keep-containers", "failed")
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(
-            [f"kept {kept} (*) from test_*.py::test_fails: docker exec -it {kept} sh; 80/tcp -> 127.0.0.1:*"]
+            [
+                f"kept {kept} (*) from test_*.py::test_fails: docker exec -it {kept} sh; "
+                f"80/tcp -> {docker_engine.reach.bind_host}:*"
+            ]
         )
         assert [c.name for c in containers_named(docker_engine, kept)] == [kept]
         assert docker_engine.client.containers.get(kept).status == "running"
@@ -648,7 +675,8 @@ def test_a_crash_looping_container_with_a_restart_policy_is_reported_as_exited(h
             ports=["80"],
             wait=wait.http(80),
         )
-    assert excinfo.value.exit_code == 5
+    # 5, or None when the engine had already started it again (it then reports no exit code).
+    assert excinfo.value.exit_code in (5, None)
     assert "crashing" in excinfo.value.logs
     assert time.monotonic() - started < 5
 

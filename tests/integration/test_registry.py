@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from pytest_dockerimg import Image, RegistryError, wait
-from pytest_dockerimg.cleanup import Tracker
+from pytest_dockerimg.cleanup import teardown
+from pytest_dockerimg.ledger import Ledger
 from pytest_dockerimg.registry import Registry
 
 HTTPD_CONTEXT = Path(__file__).parent.parent / "data" / "httpd"
@@ -103,15 +104,20 @@ def registry_containers_of_this_process(docker_engine) -> set[str]:
     owner = f"owner={os.getpid()},"
     return {
         c.id
-        for c in docker_engine.client.containers.list(filters={"ancestor": "registry:2"})
-        if owner in c.labels.get("pytest-dockerimg", "")
+        for c in docker_engine.client.containers.list()
+        # By image id, not with an `ancestor=` filter: podman's does not match Docker Hub names.
+        if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+        and owner in c.labels.get("pytest-dockerimg", "")
     }
 
 
 def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
     """`--docker-registry-url HOST:PORT` makes `docker_registry` use a registry that runs
     already: the session pushes there and starts no registry of its own."""
-    registry = docker_run("registry:2", ports={5000: None}, wait=wait.http(5000, "/v2/"))
+    # Where the tests run in a container, the registry must face the engine's host's network: the
+    # session reads it at that host (its gateway), as it would read any registry on that host.
+    interface = "0.0.0.0" if docker_engine.reach.network else docker_engine.reach.bind_host
+    registry = docker_run("registry:2", ports={5000: (interface, None)}, wait=wait.http(5000, "/v2/"))
     address = f"127.0.0.1:{registry.port(5000)}"
     repository = f"test/existing-{uuid.uuid4().hex[:8]}"
     before = registry_containers_of_this_process(docker_engine)
@@ -131,8 +137,9 @@ def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
             # inner session's containers carry this pid as their owner, too).
             running = {{
                 c.id
-                for c in docker_engine.client.containers.list(filters={{"ancestor": "registry:2"}})
-                if "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
+                for c in docker_engine.client.containers.list()
+                if c.attrs["Image"] == docker_engine.client.images.get("registry:2").id
+                and "owner=%d," % os.getpid() in c.labels.get("pytest-dockerimg", "")
             }}
             assert running == {before!r}
         """
@@ -183,15 +190,17 @@ def test_an_unreachable_registry_url_fails_fast_naming_the_address(pytester):
     elapsed = time.monotonic() - started
 
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*RegistryError: no registry answers at http://127.0.0.1:1*"])
+    # The engine's 127.0.0.1: read here at the engine's host (this machine's loopback, or a
+    # remote engine's address).
+    result.stdout.fnmatch_lines(["*RegistryError: no registry answers at http://*:1: *"])
     assert elapsed < 15
 
 
 def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docker_engine):
     """docker-py reports a failed push in the stream; `push` raises `RegistryError` with the
     engine's message instead of returning a ref that does not exist."""
-    tracker = Tracker(docker_engine.api)
-    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", tracker)
+    ledger = Ledger()
+    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", ledger)
     try:
         with pytest.raises(RegistryError) as excinfo:
             dead.push(httpd, "test/dead", tag="v1")
@@ -199,7 +208,7 @@ def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docke
         assert "push of 127.0.0.1:1/test/dead:v1 to the registry at 127.0.0.1:1 failed" in message
         assert "connection refused" in message  # the engine's own words
     finally:
-        assert tracker.close() == []
+        assert teardown(docker_engine.api, [ledger]).problems == []
     assert "127.0.0.1:1/test/dead:v1" not in local_tags(docker_engine)
 
 
@@ -243,7 +252,7 @@ def test_manifest_of_an_unknown_tag_raises_registry_error(docker_registry):
         docker_registry.manifest("test/never-pushed", "v1")
 
 
-def test_registry_volume_is_labelled(docker_registry, docker_engine):
+def test_registry_volume_is_labelled(docker_registry, docker_engine, reached_at):
     """The registry's storage is a volume of its own, labelled as the plugin's."""
     mounts = docker_registry.container.attrs["Mounts"]
     storage = [m for m in mounts if m["Destination"] == "/var/lib/registry"]
@@ -251,12 +260,14 @@ def test_registry_volume_is_labelled(docker_registry, docker_engine):
     assert storage[0]["Type"] == "volume"
     volume = docker_engine.client.volumes.get(storage[0]["Name"])
     assert "pytest-dockerimg" in volume.attrs["Labels"]
-    assert docker_registry.url == f"http://127.0.0.1:{docker_registry.container.port(5000)}"
+    host, port = reached_at(docker_registry.container, 5000)
+    assert docker_registry.url == f"http://{host}:{port}"
 
 
-def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, docker_engine):
+def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, engine_can):
     """The engine pushes to 127.0.0.1 (an insecure registry it accepts by default), so the
     registry binds there even when tests publish their ports on another interface."""
+    engine_can("loopback")
     pytester.makepyfile(
         f"""
         def test_push(docker_build, docker_registry, docker_run):
@@ -268,3 +279,26 @@ def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, do
         """
     )
     pytester.runpytest("--docker-bind-host", "::1").assert_outcomes(passed=1)
+
+
+def test_digest_is_what_the_engine_recorded_and_pulls_by_digest(httpd, docker_registry, docker_engine, docker_run):
+    """`digest(repository, tag)` is the manifest digest the registry serves (the one `docker
+    push` printed, in the image's RepoDigests); `pull("ADDRESS/repo@sha256:...")` fetches exactly
+    that image, which runs; the digest reference goes at the end of the session."""
+    ref = docker_registry.push(httpd, "test/by-digest", tag="v1")
+    digest = docker_registry.digest("test/by-digest", "v1")
+
+    assert digest.startswith("sha256:")
+    by_digest = f"{docker_registry.address}/test/by-digest@{digest}"
+    assert by_digest in docker_engine.client.images.get(ref).attrs["RepoDigests"]
+
+    docker_engine.client.images.remove(ref, noprune=True)  # `docker rmi` the pushed tag
+    pulled = docker_registry.pull(by_digest)
+    assert pulled.id == httpd.id
+    web = docker_run(pulled, ports=["80"], wait=wait.http(80))
+    assert requests.get(web.url(80), timeout=5).text == PAGE
+
+
+def test_digest_of_an_unknown_tag_raises_registry_error(docker_registry):
+    with pytest.raises(RegistryError, match="no manifest for test/nothing-here:v9"):
+        docker_registry.digest("test/nothing-here", "v9")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 
 import pytest
@@ -73,7 +76,8 @@ def test_the_header_names_engine_version_and_address(pytester, docker_engine):
     result.stdout.fnmatch_lines(
         [
             "collected 2 items",
-            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; ports published on 127.0.0.1*",
+            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; "
+            f"{docker_engine.reach.describe()}",
         ]
     )
 
@@ -132,3 +136,70 @@ def test_ini_options_apply(pytester, docker_engine):
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_docker_context_is_used_as_the_cli_uses_it(pytester, monkeypatch, tmp_path, docker_engine):
+    """`DOCKER_CONTEXT` (or the CLI config's currentContext) names a context whose endpoint the
+    plugin connects to, as `docker context use` makes the docker CLI do; the header says so."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"  # the engine under test
+    digest = hashlib.sha256(b"under-test").hexdigest()
+    meta = tmp_path / "contexts" / "meta" / digest / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"Name": "under-test", "Endpoints": {"docker": {"Host": host}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "under-test"}))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    pytester.makepyfile("def test_engine(docker_engine): assert docker_engine.version")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"docker: Docker engine * at {host} (Docker context 'under-test' (from *config.json))*"]
+    )
+
+
+def test_a_missing_context_skips_docker_tests_naming_it(pytester, monkeypatch, tmp_path):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONTEXT", "nowhere")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*Docker context 'nowhere' (from DOCKER_CONTEXT) does not exist*"])
+
+
+def test_ssh_without_paramiko_says_which_extra_to_install(pytester, monkeypatch):
+    """docker-py needs paramiko for ssh:// engines; without it, Docker tests are skipped with the
+    install command (not an INTERNALERROR)."""
+    monkeypatch.setenv("DOCKER_HOST", "ssh://nobody@127.0.0.1:1")
+    pytester.makeconftest("import sys\nsys.modules['paramiko'] = None  # as if not installed\n")
+    pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
+    result = pytester.runpytest_subprocess("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED*ssh:// engines need paramiko: pip install 'pytest-dockerimg?ssh?'*"]
+    )
+
+
+def test_reach_host_sets_where_ports_are_reached(pytester, docker_engine):
+    """`--docker-reach-host ADDR` comes first: the header says so, and ports are reached there
+    (bound on all interfaces, since ADDR is not loopback)."""
+    pytester.makepyfile(
+        """
+        def test_reach(docker_engine, docker_settings):
+            assert docker_engine.host == "192.0.2.7"
+            assert docker_engine.reach.bind_host == "0.0.0.0"
+        """
+    )
+    result = pytester.runpytest("--docker-reach-host", "192.0.2.7")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["docker: *; ports published on 0.0.0.0, reached at 192.0.2.7 (--docker-reach-host)"]
+    )
+
+
+def test_a_bad_reach_host_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--docker-reach-host", "http://example.com:2375")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--docker-reach-host: expected a host name or an IP address*"])

@@ -144,3 +144,27 @@ def test_fresh_layers_are_the_ones_this_build_made():
     log.feed({"stream": "Step 3/3 : RUN b\n ---> Running in cccccccccccc\n ---> dddddddddddd\n"})
     log.finish()
     assert log.fresh_layers == ["dddddddddddd"]
+
+
+def test_podman_build_output_is_parsed_like_dockers():
+    """podman's compatible API says `STEP 2/3: ...`, `--> Using cache <id>`, `--> <id>` and ends a
+    failed RUN with `exit status N`: the same steps, cache hits, layers and exit code come out."""
+    log = BuildLog()
+    for text in [
+        "STEP 1/3: FROM busybox:latest\n",
+        "STEP 2/3: RUN echo hi\n",
+        "--> Using cache f8bf31a32554f27662e4392674ae4f1c1d523462035f938a62777b84ef7ca2d9\n",
+        "--> f8bf31a32554\n",
+        "STEP 3/3: RUN exit 7\n",
+    ]:
+        log.feed({"stream": text})
+    log.feed({"error": 'building at STEP "RUN exit 7": while running runtime: exit status 7\n'})
+
+    assert [(str(step), step.cached) for step in log.steps] == [
+        ("Step 1/3 : FROM busybox:latest", True),
+        ("Step 2/3 : RUN echo hi", True),
+    ]
+    assert log.last_image_id == "f8bf31a32554"
+    assert log.failed_step is not None
+    assert log.failed_step.instruction == "RUN exit 7"
+    assert log.error_code == 7

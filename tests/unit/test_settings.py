@@ -85,3 +85,17 @@ def test_bind_host_is_normalised():
 def test_option_spec_ini_name():
     assert OptionSpec("--docker-x-y", "x", "text", None, "").ini == "docker_x_y"
     assert OptionSpec("--keep-x", "x", "text", None, "").ini == "docker_keep_x"
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("192.168.1.20", "192.168.1.20"), ("[::1]", "::1"), ("docker.example.com", "docker.example.com")],
+)
+def test_reach_host_takes_an_address_or_a_host_name(given, kept):
+    assert resolve(cli={"--docker-reach-host": given}).reach_host == kept
+
+
+@pytest.mark.parametrize("bad", ["http://10.0.0.1", "10.0.0.1:2375", "two words"])
+def test_reach_host_rejects_urls_and_ports(bad):
+    with pytest.raises(SettingsError, match="--docker-reach-host: expected a host name or an IP address"):
+        resolve(cli={"--docker-reach-host": bad})

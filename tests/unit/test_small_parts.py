@@ -10,14 +10,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pytest_dockerimg.cleanup import children_first
-from pytest_dockerimg.engine import engine_address, explain, published_host
+from pytest_dockerimg.engine import explain
 from pytest_dockerimg.errors import BuildError, ContainerExited, NotReady, PortConflict
 from pytest_dockerimg.images import parse_timestamp
 from pytest_dockerimg.labels import LABEL, Identity, Mark, process_alive, process_started, this_machine
 from pytest_dockerimg.progress import BuildProgress
 from pytest_dockerimg.registry import repository_of
-from pytest_dockerimg.session import default_bind_host
 from pytest_dockerimg.stats import BuildRecord, Stats
 
 
@@ -28,13 +26,18 @@ def test_the_mark_round_trips():
         LABEL: "kind=container,session=abc123,host=builder-7/1a2b3c4d,owner=4242,started=99,keep=false"
     }
     assert Mark.of(labels) == Mark("container", "abc123", "builder-7/1a2b3c4d", 4242, 99)
-    image = Mark.of(identity.labels("image", keep=True, inputs="f00", prune=True))
-    assert image == Mark(
-        "image", "abc123", "builder-7/1a2b3c4d", 4242, 99, keep=True, inputs="f00", prune=True
-    )
-    assert identity.made(image)
-    assert not Identity("other", "builder-7/1a2b3c4d", 4242).made(image)
-    assert not Identity("abc123", "another-machine/00000000", 4242).made(image)
+    volume = Mark.of(identity.labels("volume", keep="if-failed"))
+    assert volume == Mark("volume", "abc123", "builder-7/1a2b3c4d", 4242, 99, keep="if-failed")
+    assert volume.kept
+    assert identity.made(volume)
+    assert not Identity("other", "builder-7/1a2b3c4d", 4242).made(volume)
+    assert not Identity("abc123", "another-machine/00000000", 4242).made(volume)
+
+
+def test_marks_of_earlier_versions_read_their_keep_flag():
+    old = "kind=container,session=a,host=h/1,owner=1,started=2,keep=true"
+    assert Mark.of({LABEL: old}).keep == "always"
+    assert Mark.of({LABEL: old.replace("true", "false")}).keep == "never"
 
 
 def test_this_machine_names_the_host_boot_and_pid_namespace():
@@ -61,26 +64,6 @@ def dead_pid() -> int:
 )
 def test_resources_without_a_valid_mark_are_not_ours(labels):
     assert Mark.of(labels) is None
-
-
-@pytest.mark.parametrize(
-    ("address", "host"),
-    [
-        ("unix:///var/run/docker.sock", "127.0.0.1"),
-        ("tcp://10.1.2.3:2376", "10.1.2.3"),
-        ("tcp://localhost:2375", "127.0.0.1"),
-        ("tcp://0.0.0.0:2375", "127.0.0.1"),
-        ("ssh://deploy@build.example.com", "build.example.com"),
-        ("npipe:////./pipe/docker_engine", "127.0.0.1"),
-    ],
-)
-def test_published_ports_are_reached_on_the_engine_host(address, host):
-    assert published_host(address) == host
-
-
-def test_engine_address_comes_from_docker_host():
-    assert engine_address({}) == "unix:///var/run/docker.sock"
-    assert engine_address({"DOCKER_HOST": "tcp://10.0.0.1:2375"}) == "tcp://10.0.0.1:2375"
 
 
 def test_connection_errors_are_explained_from_their_cause():
@@ -114,18 +97,6 @@ def test_engine_timestamps_keep_microseconds():
     assert parse_timestamp("2026-11-27T18:12:47Z") == datetime(2026, 11, 27, 18, 12, 47, tzinfo=timezone.utc)
     assert parse_timestamp(0) is None
     assert parse_timestamp(1_700_000_000) == datetime.fromtimestamp(1_700_000_000, timezone.utc)
-
-
-def test_children_are_removed_before_their_parents():
-    images = [
-        {"Id": "base", "ParentId": ""},
-        {"Id": "final", "ParentId": "label-step"},
-        {"Id": "label-step", "ParentId": "base"},
-        {"Id": "other", "ParentId": "outside"},
-    ]
-    order = children_first(images)
-    assert order.index("final") < order.index("label-step") < order.index("base")
-    assert set(order) == {"base", "final", "label-step", "other"}
 
 
 def test_build_error_message_names_step_exit_code_log_tail_and_layer():
@@ -209,9 +180,3 @@ def test_progress_names_the_running_step_after_the_quiet_period_and_keeps_a_hear
         "building web: Step 2/3 : RUN apt-get update (running for 20 s)",
         "building web: Step 3/3 : EXPOSE 80",
     ]
-
-
-def test_ports_bind_to_loopback_unless_the_engine_is_remote_or_the_user_asks():
-    assert default_bind_host(None, remote_engine=False) == "127.0.0.1"
-    assert default_bind_host(None, remote_engine=True) == "0.0.0.0"
-    assert default_bind_host("::1", remote_engine=True) == "::1"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Docker 28.5 (Debian forky: docker.io, docker-cli, docker-buildx) as docker-in-docker on the
+# local engine, reached over TCP at its bridge address.
+#
+#   dind.sh start   start it (idempotent), load the suite's base images, print DOCKER_HOST
+#   dind.sh env     print `export DOCKER_HOST=tcp://ADDR:2375` for the running engine
+#   dind.sh stop    remove the container (the data volume stays, so the next start is fast)
+#   dind.sh purge   stop, and remove the data volume too
+# DOCKERIMG_DIND_SNAPSHOTTER=1 starts the variant with the containerd image store
+# ("features": {"containerd-snapshotter": true}); it is a separate container and volume.
+set -euo pipefail
+SCRIPT_NAME=dind
+source "$(dirname "$0")/lib.sh"
+
+if [ "${DOCKERIMG_DIND_SNAPSHOTTER:-0}" = 1 ]; then
+  NAME=pytest-dockerimg-dind-containerd
+  FEATURES='{"features": {"containerd-snapshotter": true}}'
+else
+  NAME=pytest-dockerimg-dind
+  FEATURES='{}'
+fi
+VOLUME=$NAME-data
+PORT=2375
+
+address() { host_docker inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME" 2>/dev/null; }
+running() { [ "$(host_docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ]; }
+
+start() {
+  forky_image
+  if ! running; then
+    host_docker rm -f "$NAME" >/dev/null 2>&1 || true
+    log "starting $NAME"
+    # shellcheck disable=SC2046
+    host_docker run -d --name "$NAME" --hostname "$NAME" \
+      $(cap_flags) \
+      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+      --security-opt systempaths=unconfined \
+      -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+      -v "$VOLUME":/var/lib/docker \
+      --tmpfs /run --tmpfs /tmp \
+      "$FORKY_IMAGE" sh -c "mkdir -p /etc/docker && echo '$FEATURES' >/etc/docker/daemon.json &&
+        exec dockerd -H unix:///var/run/docker.sock -H tcp://0.0.0.0:$PORT --tls=false \
+          --cgroup-parent=/$NAME >/var/log/dockerd.log 2>&1" >/dev/null
+  fi
+  local ip
+  ip=$(address)
+  [ -n "$ip" ] || die "$NAME has no address on the default bridge"
+  check_bridge_route "$ip"
+  wait_for_engine "tcp://$ip:$PORT" 120 || {
+    host_docker exec "$NAME" tail -20 /var/log/dockerd.log >&2 || true
+    die "the engine in $NAME does not answer at tcp://$ip:$PORT"
+  }
+  load_base_images host_docker exec -i "$NAME" docker
+  log "up: Docker $(DOCKER_HOST=tcp://$ip:$PORT "$HOST_DOCKER" version -f '{{.Server.Version}}') at tcp://$ip:$PORT"
+  env_
+}
+
+env_() {
+  running || die "$NAME is not running (dind.sh start)"
+  echo "export DOCKER_HOST=tcp://$(address):$PORT"
+}
+
+stop() {
+  if host_docker inspect "$NAME" >/dev/null 2>&1; then
+    log "removing $NAME"
+    host_docker rm -f "$NAME" >/dev/null
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  env) env_ ;;
+  stop) stop ;;
+  purge) stop; host_docker volume rm "$VOLUME" >/dev/null 2>&1 || true ;;
+  *) echo "usage: $0 start|stop|env|purge" >&2; exit 2 ;;
+esac
