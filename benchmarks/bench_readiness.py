@@ -20,7 +20,6 @@ from pathlib import Path
 
 from pytest_dockerimg import wait
 from pytest_dockerimg.build import BuildSpec
-from pytest_dockerimg.cleanup import remove_session
 from pytest_dockerimg.labels import Identity
 from pytest_dockerimg.session import DockerSession
 from pytest_dockerimg.settings import Settings
@@ -64,7 +63,7 @@ def main() -> None:
                 )
                 ready = time.time()
                 late[delay].append(ready - stamp_time(container))
-                scope.close(keep=False)
+                docker.close_scope(scope, failed=False)
         print(f"engine {engine.version}; {args.rounds} containers per delay; ready minus listening, in ms")
         print(f"{'delay':>8}{'median':>10}{'max':>10}{'min':>10}")
         for delay, samples in late.items():
@@ -76,7 +75,6 @@ def main() -> None:
         )
     finally:
         docker.finish()
-        remove_session(engine.api, docker.identity)
 
 
 if __name__ == "__main__":
