@@ -20,7 +20,11 @@ from typing import Any, cast
 
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
-from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
+from docker.models.containers import (  # type: ignore[attr-defined]  # the last one: not in the stubs
+    RUN_CREATE_KWARGS,
+    RUN_HOST_CONFIG_KWARGS,
+    _create_container_args,
+)
 from docker.models.containers import Container as RawContainer
 
 from .cleanup import Reaper, remove_container
@@ -654,19 +658,28 @@ class Runner:
         if self.engine.reach.network and not run_kwargs.get("network_mode") and not run_kwargs.get("network"):
             run_kwargs["network"] = self.engine.reach.network
         started = time.monotonic()
+        container_name = self._container_name(name)
         try:
-            raw = self.engine.client.containers.create(
-                resolved.id,
-                command=_command(command),
-                environment=cast(Any, environment),
-                volumes=cast(Any, volumes),
-                name=self._container_name(name),
-                ports=cast(Any, to_docker_py(bindings)),
-                labels=labels,
-                detach=True,
-                **attach,
-                **run_kwargs,
+            # What docker-py's containers.create does, without the inspect that follows it: the
+            # one inspect after the start gives the ports and the state (one round trip, not two).
+            created = self.engine.api.create_container(
+                **_create_container_args(
+                    {
+                        "image": resolved.id,
+                        "command": _command(command),
+                        "environment": environment,
+                        "volumes": volumes,
+                        "name": container_name,
+                        "ports": to_docker_py(bindings),
+                        "labels": labels,
+                        "detach": True,
+                        "version": self.engine.api.api_version,
+                        **attach,
+                        **run_kwargs,
+                    }
+                )
             )
+            raw = self.engine.client.containers.prepare_model({"Id": created["Id"], "Name": container_name})
         except TypeError as error:
             raise InvalidSpec(f"docker_run: {error}") from None
         except APIError as error:
@@ -695,7 +708,15 @@ class Runner:
         if checks:
             ready_started = time.monotonic()
             try:
-                wait_until_ready(container, checks, self.timeout if timeout is None else timeout)
+                wait_until_ready(
+                    container,
+                    checks,
+                    self.timeout if timeout is None else timeout,
+                    state={
+                        "RestartCount": raw.attrs.get("RestartCount") or 0,
+                        **(raw.attrs.get("State") or {}),
+                    },
+                )
             except DockerImgError:
                 self._discard(container)
                 raise

@@ -6,7 +6,7 @@ pytest loads this module for every run where the plugin is installed, so it cost
 run that uses no Docker: docker-py, requests and tenacity (the modules behind `DockerSession`)
 are imported when a test first uses a Docker fixture or marker, the engine is first contacted
 then (or after collection, for the header line, when a collected test uses Docker), and the
-per-test report hook is registered only then.
+per-test hooks (reports, the next test's container started early) are registered only then.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .images import Image
     from .labels import Identity
     from .networks import Network
+    from .prestart import Prestarted, Prestarter
     from .registry import Registry
     from .session import DockerSession, Scope
 
@@ -44,8 +45,11 @@ SCOPES_KEY: pytest.StashKey[dict[str, Scope]] = pytest.StashKey()  # a node's Do
 FAILED_KEY = pytest.StashKey[bool]()  # a test in this node failed
 KEPT_KEY = pytest.StashKey[list[str]]()
 WORKERS_USED_KEY = pytest.StashKey[bool]()
-MARKED_KEY = pytest.StashKey[bool]()  # a collected test carries a docker marker
+USES_DOCKER_KEY = pytest.StashKey[bool]()  # a collected test uses Docker (a fixture or a marker)
 MARKER_ERROR_KEY = pytest.StashKey[str]()
+NEXT_KEY: pytest.StashKey[pytest.Item | None] = pytest.StashKey()  # the test that runs after it
+PRESTARTER_KEY: pytest.StashKey[Prestarter] = pytest.StashKey()
+PRESTARTED_KEY: pytest.StashKey[Prestarted] = pytest.StashKey()  # the container started for it
 
 MARKERS = (
     "docker_image(path, *, dockerfile=None, tag=None, buildargs=None, target=None, labels=None, "
@@ -113,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[KEPT_KEY] = []
     config.stash[WORKERS_USED_KEY] = False
-    config.stash[MARKED_KEY] = False
+    config.stash[USES_DOCKER_KEY] = False
     if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "dockerimg-xdist")
 
@@ -143,8 +147,23 @@ def _session(config: pytest.Config) -> DockerSession:
         settings, owner = config.stash[SETTINGS_KEY], not hasattr(config, "workerinput")
         docker = DockerSession(settings, _identity(config), owner=owner, progress=_emitter(config))
         config.stash[SESSION_KEY] = docker
-        config.pluginmanager.register(_Reports(), "dockerimg-reports")
+        _activate(config)
     return docker
+
+
+def _activate(config: pytest.Config) -> None:
+    """Register the per-test hooks: once collection shows Docker tests, or on first use."""
+    if not config.pluginmanager.has_plugin("dockerimg-active"):
+        config.pluginmanager.register(_Active(), "dockerimg-active")
+
+
+def _prestarter(config: pytest.Config) -> Prestarter:
+    prestarter = config.stash.get(PRESTARTER_KEY, None)
+    if prestarter is None:
+        from .prestart import Prestarter
+
+        prestarter = config.stash[PRESTARTER_KEY] = Prestarter()
+    return prestarter
 
 
 def _terminate_as_interrupt(config: pytest.Config) -> None:
@@ -193,13 +212,25 @@ def _uses_docker(item: pytest.Item) -> bool:
     return "docker_engine" in getattr(item, "fixturenames", ())
 
 
+def _collected_docker_tests(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    if not config.stash[USES_DOCKER_KEY] and any(_uses_docker(item) for item in items):
+        config.stash[USES_DOCKER_KEY] = True
+    return config.stash[USES_DOCKER_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _collected_docker_tests(session.config, session.items):
+        _activate(session.config)
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
     """The engine line of the header, written once collection shows that a test uses Docker:
     a run without Docker tests does not contact the engine at all."""
     verbose = config.option.verbose >= 0 and not config.option.no_header
     if not verbose or config.option.collectonly or hasattr(config, "workerinput"):
         return []
-    if not config.stash[MARKED_KEY] and not any(_uses_docker(item) for item in items):
+    if not _collected_docker_tests(config, items):
         return []
     docker = _session(config)
     engine = docker.probe()
@@ -222,7 +253,7 @@ def _validate_markers(item: pytest.Item) -> None:
             container = mark
     if image is None and container is None:
         return
-    config.stash[MARKED_KEY] = True
+    config.stash[USES_DOCKER_KEY] = True
     if image is not None:
         from .build import spec_from_marker
 
@@ -346,16 +377,25 @@ def _docker_scope(request: pytest.FixtureRequest, docker_engine: Engine) -> Iter
     then networks), or kept by --keep-containers when a test in the scope failed."""
     docker = _docker(request)
     node = request.node
-    if request.scope == "session":
+    prestarted = _prestarter(request.config).claim(node.nodeid) if request.scope == "function" else None
+    if prestarted is not None:  # the previous test started this test's container
+        node.stash[PRESTARTED_KEY] = prestarted
+        scope = prestarted.scope
+    elif request.scope == "session":
         scope = docker.session_scope
-    else:  # a name unique in the ledger; containers are named after the part before "@"
-        scope = docker.scope(f"{node.name}@{id(node):x}", background_teardown=request.scope == "function")
+    else:
+        scope = _new_scope(docker, node, background=request.scope == "function")
     node.stash.setdefault(SCOPES_KEY, {})[request.scope] = scope
     yield scope
     failed = node.stash.get(FAILED_KEY, False) or (
         request.scope == "session" and request.session.testsfailed > 0
     )
     _close(request, scope, failed=failed, where="the session" if request.scope == "session" else node.nodeid)
+
+
+def _new_scope(docker: DockerSession, node: Any, *, background: bool) -> Scope:
+    # A name unique in the ledger; containers are named after the part before "@".
+    return docker.scope(f"{node.name}@{id(node):x}", background_teardown=background)
 
 
 # One implementation per fixture, registered at each scope (as pytest-mock does).
@@ -400,8 +440,37 @@ def docker_container(
     request: pytest.FixtureRequest, docker_image: Image, docker_run: Callable[..., Container]
 ) -> Container:
     """The marked image, run with the closest `@pytest.mark.docker_container(...)` arguments."""
+    _start_next_early(request, docker_image)
+    prestarted: Prestarted | None = request.node.stash.get(PRESTARTED_KEY, None)
+    if prestarted is not None:  # started while the previous test ran
+        return prestarted.container.result()
     marker = request.node.get_closest_marker("docker_container")
     return docker_run(docker_image, **(marker.kwargs if marker else {}))
+
+
+def _start_next_early(request: pytest.FixtureRequest, image: Image) -> None:
+    """Start the next test's container now if it will run the same image the same way."""
+    item, upcoming = request.node, request.node.stash.get(NEXT_KEY, None)
+    if upcoming is None or "docker_container" not in getattr(upcoming, "fixturenames", ()):
+        return
+    prestarter = _prestarter(request.config)
+    if upcoming.nodeid in prestarter:
+        return
+    from .build import spec_from_marker
+    from .prestart import can_start_early
+
+    specs = []
+    for node in (item, upcoming):
+        image_marker = node.get_closest_marker("docker_image")
+        if image_marker is None:
+            return
+        specs.append(spec_from_marker(image_marker.args, image_marker.kwargs, node.path.parent))
+    same_image = specs[0] == specs[1]
+    marker = upcoming.get_closest_marker("docker_container")
+    kwargs = marker.kwargs if marker else {}
+    docker = _docker(request)
+    if same_image and can_start_early(kwargs, docker.bind_host):
+        prestarter.submit(upcoming.nodeid, _new_scope(docker, upcoming, background=True), image, kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -431,9 +500,12 @@ def _plugin_error_repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExce
     )
 
 
-class _Reports:
-    """The per-test report hook, registered when the session first uses Docker: until then,
-    tests cost the plugin nothing."""
+class _Active:
+    """The per-test hooks, registered once collection shows Docker tests (or when a test first
+    uses Docker): until then, tests cost the plugin nothing."""
+
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        item.stash[NEXT_KEY] = nextitem
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -525,6 +597,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if SESSION_KEY not in config.stash and not config.stash[WORKERS_USED_KEY]:
         return  # Docker was not used: nothing to remove, nothing to report to the controller
     docker = _session(config)
+    if PRESTARTER_KEY in config.stash:
+        for scope in config.stash[PRESTARTER_KEY].close():  # started for tests that never ran
+            docker.close_scope(scope, failed=False)
     docker.finish(
         session_failed=session.testsfailed > 0,
         workers_used_docker=config.stash[WORKERS_USED_KEY],

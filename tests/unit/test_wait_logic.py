@@ -96,8 +96,8 @@ def test_polling_starts_at_10_ms_and_stays_fast_early():
 
     assert interval(1, 0.0) == 0.01
     assert interval(2, 0.01) == 0.02
-    assert interval(4, 0.1) == 0.05
-    assert interval(10, 1.0) == 0.05
+    assert interval(4, 0.1) == 0.02
+    assert interval(10, 1.0) == 0.02
     assert interval(40, 10.0) == 0.25
     assert interval(80, 60.0) == 1.0
 
@@ -120,3 +120,27 @@ def test_checks_describe_themselves():
     assert str(wait.tcp(5432)) == "tcp(5432)"
     assert str(wait.log(r"ready to accept")) == "log('ready to accept')"
     assert str(wait.healthy()) == "healthy()"
+
+
+class CountingTarget(ScriptedTarget):
+    def __init__(self) -> None:
+        super().__init__([RUNNING])
+        self.reads = 0
+
+    def state(self) -> dict[str, Any]:
+        self.reads += 1
+        return super().state()
+
+
+def test_the_state_is_read_every_tenth_of_a_second_not_on_every_round():
+    """Every round probes, but an inspect of the container on each one would load the engine."""
+    target, check = CountingTarget(), PassesAfter(30)
+    wait_until_ready(target, [check], timeout=30)
+    assert check.calls == 30
+    assert target.reads < check.calls / 2
+
+
+def test_a_state_read_just_before_spares_the_first_round_an_inspect():
+    target = CountingTarget()
+    wait_until_ready(target, [PassesAfter(1)], timeout=5, state=RUNNING)
+    assert target.reads == 0
