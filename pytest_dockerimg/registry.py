@@ -55,6 +55,23 @@ def _stream_errors(chunks: Iterable[Mapping[str, Any]]) -> list[str]:
     return errors
 
 
+def _failure(error: Exception) -> str:
+    """The engine's words for a failed push or pull. docker-py raises KeyError for an error
+    body without a "message" (podman's push errors): the HTTP error behind it has the body."""
+    if isinstance(error, KeyError) and isinstance(error.__context__, requests.HTTPError):
+        response = error.__context__.response
+        try:
+            body = response.json() if response is not None else {}
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        detail = body.get("errorDetail") or {}
+        return str(body.get("error") or detail.get("message") or error.__context__)
+    if isinstance(error, KeyError):
+        raise error
+    return str(getattr(error, "explanation", None) or error)
+
+
 class Registry:
     """A registry that the engine pushes to (`address`) and that tests query over HTTP (`url`)."""
 
@@ -93,8 +110,8 @@ class Registry:
             self.tracker.tags.append(ref)
         try:
             errors = _stream_errors(self.engine.api.push(target, tag=tag, stream=True, decode=True))
-        except (DockerException, requests.RequestException) as error:
-            errors = [str(error)]
+        except (DockerException, requests.RequestException, KeyError) as error:
+            errors = [_failure(error)]
         if errors:
             raise RegistryError(f"push of {ref} to the registry at {self.address} failed: {errors[-1]}")
         return ref
@@ -105,8 +122,8 @@ class Registry:
         existed = self._exists(ref)
         try:
             errors = _stream_errors(self.engine.api.pull(ref, stream=True, decode=True))
-        except (APIError, DockerException, requests.RequestException) as error:
-            errors = [str(getattr(error, "explanation", None) or error)]
+        except (DockerException, requests.RequestException, KeyError) as error:
+            errors = [_failure(error)]
         if errors:
             raise RegistryError(f"pull of {ref} from the registry at {self.address} failed: {errors[-1]}")
         if not existed:

@@ -4,6 +4,7 @@ cache across sessions, `--no-cache`, a failing step, `.dockerignore`, build args
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -143,8 +144,14 @@ def test_a_failing_run_raises_build_error_with_a_runnable_last_good_layer(
 
 def test_buildkit_only_syntax_gets_an_error_that_says_so(docker_build, write_context):
     context = write_context("heredoc", "FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n")
-    with pytest.raises(BuildError, match=r"line 2 uses a heredoc .* which needs BuildKit"):
+    failure = None
+    try:
         docker_build(context)
+    except BuildError as error:
+        failure = str(error)
+    if failure is None:
+        pytest.skip("engine-specific (heredoc): this engine's builder runs heredocs (Docker 23+, podman)")
+    assert re.search(r"line 2 uses a heredoc .* which needs BuildKit", failure), failure
 
 
 def test_dockerignore_keeps_files_out_of_the_context(docker_build, docker_run):
@@ -224,7 +231,7 @@ def test_docker_pull_fails_clearly_when_the_base_cannot_be_pulled(
 ):
     """A base image that exists only locally: --docker-pull must fail, and say why."""
     local_base = f"pytest-dockerimg-local/base:{uuid.uuid4().hex[:8]}"
-    docker_engine.client.images.get("busybox:latest").tag(local_base)
+    docker_engine.client.images.get("busybox:latest").tag(*local_base.split(":"))  # podman: repo, tag apart
     try:
         context = write_context("pulled", fresh_dockerfile("RUN true", base=local_base))
         pytester.makepyfile(

@@ -182,7 +182,7 @@ def test_a_tag_the_user_had_goes_back_to_their_image(pytester, docker_engine, fr
     """A build tagged `test/mine:v1` moves that tag to the plugin's image for the session; at
     the end it goes back to the image that had it before."""
     tag = f"test/mine:{uuid.uuid4().hex[:8]}"
-    docker_engine.client.images.get("busybox:latest").tag(tag)
+    docker_engine.client.images.get("busybox:latest").tag(*tag.split(":"))  # podman: repo, tag apart
     pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile())
     pytester.makepyfile(
         f"""
