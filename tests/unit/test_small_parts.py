@@ -200,9 +200,13 @@ def test_a_push_error_without_a_message_field_keeps_the_engines_words():
     response = requests.Response()
     response.status_code = 500
     response._content = b'{"errorDetail": {"message": "dial tcp 127.0.0.1:1: connect: connection refused"}}'
-    with pytest.raises(KeyError) as raised:
+
+    def docker_py_push() -> None:  # what docker-py's error translation does with such a body
         try:
             raise requests.HTTPError("500 Server Error", response=response)
         except requests.HTTPError as http_error:
             raise KeyError("message") from http_error
+
+    with pytest.raises(KeyError) as raised:
+        docker_py_push()
     assert _failure(raised.value) == "dial tcp 127.0.0.1:1: connect: connection refused"
