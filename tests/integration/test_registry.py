@@ -155,7 +155,8 @@ def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
 def test_pull_keeps_a_local_tag_that_the_session_did_not_create(pytester, docker_run, docker_engine):
     """The plugin removes only what it created: pulling a ref that was already local (pushed
     with the docker CLI before the session) leaves that tag in place after the session."""
-    registry = docker_run("registry:2", ports={5000: None}, wait=wait.http(5000, "/v2/"))
+    interface = "0.0.0.0" if docker_engine.reach.network else docker_engine.reach.bind_host  # as above
+    registry = docker_run("registry:2", ports={5000: (interface, None)}, wait=wait.http(5000, "/v2/"))
     address = f"127.0.0.1:{registry.port(5000)}"
     ref = f"{address}/test/mine:v1"
     docker_engine.api.tag("busybox:latest", f"{address}/test/mine", "v1")  # `docker tag`, by hand
