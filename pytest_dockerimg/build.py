@@ -2,7 +2,8 @@
 live progress, and a `BuildError` that names the failing step and the last good layer.
 
 A spec is built once per session; with xdist a file lock per spec makes the other workers wait
-and then reuse the image (found by its inputs label) instead of building it again.
+and then take the image the first one recorded instead of building it again. An image kept by
+`--keep-images` is reused by a later session when its inputs are unchanged.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from docker.utils import parse_repository_tag
 from docker.utils.build import match_tag
 
 from .buildlog import BuildLog, buildkit_only_syntax
-from .cleanup import made_by_plugin, remove_image
 from .context import base_images, context_files, inputs_digest
 from .engine import Engine
 from .errors import BuildError, InvalidSpec
 from .images import Image
-from .labels import ALL, LABEL, Identity, Mark
+from .labels import LABEL, Identity, process_alive
+from .ledger import Ledger
 from .progress import BuildProgress
-from .state import build_lock, read_build_record, write_build_record
+from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
+from .tags import full_tag, image_of, record_tag
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
+BUILD_READ_TIMEOUT = 900  # seconds without a line of build output: a step may be silent for minutes
 BUILD_OPTIONS = ("dockerfile", "tag", "buildargs", "target", "labels", "nocache", "pull")
 
 
@@ -171,46 +174,50 @@ def _record_of(result: Image | BuildError) -> dict[str, Any]:
 
 
 class Builder:
-    """Builds `BuildSpec`s once per session, reusing an image when the inputs are unchanged."""
+    """Builds `BuildSpec`s once per session, reusing a kept image when the inputs are unchanged.
+    Every image it makes and every tag it moves is recorded in the session's ledger first."""
 
     def __init__(
         self,
         engine: Engine,
         identity: Identity,
+        ledger: Ledger,
         *,
         no_cache: bool = False,
         pull: bool = False,
-        keep: bool = False,
         progress: Callable[[str], None] | None = None,
         stats: Stats | None = None,
     ) -> None:
         self.engine = engine
         self.identity = identity
+        self.ledger = ledger
         self.no_cache = no_cache
         self.pull = pull
-        self.keep = keep
         self.progress = progress
         self.stats = stats if stats is not None else Stats()
+        self.files = SessionFiles(identity.session)
+        self.tags: dict[str, str] = {}  # tag -> the image this session built under it
         self._built: dict[BuildSpec, Image | BuildError] = {}
-        self.abandoned_layers: list[str] = []
-        self.displaced_tags: dict[str, str] = {}
+        self._claims: TagClaims | None = None
 
     def build(self, spec: BuildSpec) -> Image:
         """The image of `spec`: built by the first call of the session (in any xdist worker);
         later calls get the same image, or the same `BuildError`."""
         result = self._built.get(spec)
         if result is None:
-            with build_lock(self.identity.session, spec.key):
-                record = read_build_record(self.identity.session, spec.key)
+            with self.files.build_lock(spec.key):
+                record = self.files.read_build(spec.key)
                 if record is None:
                     try:
                         result = self._reuse_or_build(spec)
                     except BuildError as error:
                         result = error
-                    write_build_record(self.identity.session, spec.key, _record_of(result))
+                    self.files.write_build(spec.key, _record_of(result))
                 else:
                     result = self._from_record(spec, record)
             self._built[spec] = result
+            if isinstance(result, Image) and spec.tag:
+                self.tags[full_tag(spec.tag)] = result.id
         if isinstance(result, BuildError):
             raise result.with_traceback(None)  # the same error again, raised from here
         return result
@@ -219,11 +226,14 @@ class Builder:
         """What another process of the session built (or failed to build) for `spec`."""
         if "error" in record:
             return BuildError(**record["error"])
-        return self._without_build(spec, record["image"], "built for the session by another worker", 0.0)
+        why = "built for the session by another worker"
+        return self._without_build(spec, record["image"], why, 0.0, shared=True)
 
-    def _without_build(self, spec: BuildSpec, image_id: str, why: str, seconds: float) -> Image:
+    def _without_build(
+        self, spec: BuildSpec, image_id: str, why: str, seconds: float, *, shared: bool = False
+    ) -> Image:
         """An image that `spec` gets without a `docker build` of its own."""
-        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True))
+        self.stats.add_build(BuildRecord(spec.name, seconds, 0, 0, reused=True, shared=shared))
         log = [f"reused {image_id[:19]}: {why}"]
         return Image(
             self.engine.client.images.get(image_id),
@@ -238,20 +248,59 @@ class Builder:
         nocache = spec.nocache or self.no_cache
         pull = spec.pull or self.pull
         digest = None if spec.remote else self._digest(spec)
-        if digest and not nocache and not pull:
-            reusable = self._find_reusable(digest, spec.tag)
-            if reusable is not None:
-                return self._without_build(
-                    spec, reusable, "the build inputs are unchanged", time.monotonic() - started
-                )
+        kept = KeptImages()
+        earlier = kept.get(spec.key)
+        reusable = digest and earlier and earlier["digest"] == digest and not nocache and not pull
+        if earlier and reusable and image_of(self.engine.api, earlier["id"]) == earlier["id"]:
+            if spec.tag:
+                self._take_tag(spec.tag, earlier["id"])
+            return self._without_build(
+                spec, earlier["id"], "a kept image with unchanged inputs", time.monotonic() - started
+            )
         try:
-            image = self._run_build(spec, digest, nocache=nocache, pull=pull)
+            image = self._run_build(spec, nocache=nocache, pull=pull)
         except BuildError:
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
             raise
+        self.ledger.record("image", image.id, prune=nocache, hold=not nocache)
+        if spec.tag:
+            replaces_kept = earlier and earlier["id"] != image.id and self.ledger.policy.images
+            superseded = earlier["id"] if earlier and replaces_kept else None
+            self._take_tag(spec.tag, image.id, superseded=superseded)
+            image.reload()
+        if digest and self.ledger.policy.images:
+            kept.put(spec.key, digest, image.id)
         cached = sum(step.cached for step in image.steps)
         self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image
+
+    def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
+        """Move `tag` onto the session's image (recorded first, given back at the end). An image
+        that `--keep-images` kept earlier under this spec and that this build replaces is not
+        given the tag back: it goes at the end instead of piling up."""
+        previous = image_of(self.engine.api, tag)
+        if previous is not None and previous == superseded:
+            self.ledger.record("image", previous, keep="never")
+            previous = None
+        record_tag(self.ledger, self.engine.api, tag, image_id, previous=previous or "")
+        repository, name = parse_repository_tag(tag)
+        self.engine.api.tag(image_id, repository, name or "latest", force=True)
+        if self._claims is None:
+            self._claims = TagClaims()
+        identity = self.identity
+        other = self._claims.claim(
+            tag, identity.session, Owner(identity.owner, identity.started, identity.host), image_id
+        )
+        if other and process_alive(int(other["pid"]), int(other["started"])) and self.progress:
+            self.progress(
+                f"the tag {tag} is also built by a live session (pid {other['pid']}): it now names "
+                "this session's image; each session's docker_run of that tag runs its own build"
+            )
+
+    def release_claims(self) -> None:
+        if self._claims is not None:
+            for tag in self.tags:
+                self._claims.release(tag, self.identity.session)
 
     def _digest(self, spec: BuildSpec) -> str | None:
         """The inputs digest, or None when a base image cannot be resolved locally."""
@@ -281,52 +330,27 @@ class Builder:
             base_ids=base_ids,
         )
 
-    def _find_reusable(self, digest: str, tag: str | None) -> str | None:
-        """An image with these inputs that this session built, or that a session kept, and
-        that already carries `tag`."""
-        wanted = tag if tag is None or ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
-        for candidate in self.engine.api.images(filters=ALL):
-            mark = Mark.of(candidate.get("Labels"))
-            if mark is None or mark.kind != "image" or mark.inputs != digest:
-                continue
-            if not (mark.keep or self.identity.made(mark)):
-                continue
-            if wanted is not None and wanted not in (candidate.get("RepoTags") or []):
-                continue
-            if made_by_plugin(self.engine.api, candidate, mark):  # not an image built FROM it
-                return str(candidate["Id"])
-        return None
-
-    def _stream(
-        self, spec: BuildSpec, labels: dict[str, str], *, nocache: bool, pull: bool
-    ) -> Iterator[dict[str, object]]:
+    def _stream(self, spec: BuildSpec, *, nocache: bool, pull: bool) -> Iterator[dict[str, object]]:
         return self.engine.api.build(
             path=spec.context,
-            tag=spec.tag,
             dockerfile=spec.dockerfile,
             buildargs=dict(spec.buildargs) or None,
             target=spec.target,
-            labels=labels,
+            labels=dict(spec.labels) or None,
             nocache=nocache,
             pull=pull,
             rm=True,
             forcerm=True,  # remove the failed step's container too; its parent layer stays
             decode=True,
-            timeout=None,  # a step may print nothing for minutes
+            timeout=BUILD_READ_TIMEOUT,
         )
 
-    def _run_build(self, spec: BuildSpec, digest: str | None, *, nocache: bool, pull: bool) -> Image:
-        labels = {
-            **dict(spec.labels),
-            **self.identity.labels("image", keep=self.keep, inputs=digest or "", prune=nocache),
-        }
-        if spec.tag:
-            self._note_displaced_tag(spec.tag)
+    def _run_build(self, spec: BuildSpec, *, nocache: bool, pull: bool) -> Image:
         started = time.monotonic()
         with BuildProgress(spec.name, self.progress) as progress:
-            log = BuildLog(on_step=progress.step, appended=len(labels))
+            log = BuildLog(on_step=progress.step, appended=len(spec.labels))
             try:
-                for chunk in self._stream(spec, labels, nocache=nocache, pull=pull):
+                for chunk in self._stream(spec, nocache=nocache, pull=pull):
                     log.feed(chunk)
             except APIError as error:
                 log.fail(str(error.explanation or error))
@@ -334,40 +358,13 @@ class Builder:
                 log.fail(f"{type(error).__name__}: {error}")
             log.finish()
             if log.error is not None or log.image_id is None:
-                if nocache and log.fresh_layers and not self.keep:
-                    # A --no-cache build's layers never serve as cache: remove them at the end.
-                    self.abandoned_layers.append(log.fresh_layers[-1])
+                if nocache and log.fresh_layers:
+                    # A --no-cache build's layers never serve as cache: they go at the end.
+                    self.ledger.record("image", log.fresh_layers[-1], prune=True, keep="never")
                 raise self._error(spec, log, pull=pull)
         raw = self.engine.client.images.get(log.image_id)
         seconds = round(time.monotonic() - started, 3)
         return Image(raw, ref=spec.tag, build_log=log.lines, steps=log.steps, build_seconds=seconds)
-
-    def clean_up(self) -> list[str]:
-        """At the end: remove the layers of failed --no-cache builds, and give the tags that
-        builds took from images the plugin did not make back to those images."""
-        problems = [
-            problem
-            for layer in self.abandoned_layers
-            for problem in remove_image(self.engine.api, layer, prune=True)
-        ]
-        for tag, previous in self.displaced_tags.items():
-            repository, name = parse_repository_tag(tag)
-            try:
-                self.engine.api.tag(previous, repository, name or "latest", force=True)
-            except (ImageNotFound, APIError) as error:
-                problems.append(f"give the tag {tag} back to {previous[:19]}: {error}")
-        return problems
-
-    def _note_displaced_tag(self, tag: str) -> None:
-        """The build moves `tag` onto the new image; when it named an image the plugin did not
-        make, remember that image, so that the tag goes back to it at the end."""
-        try:
-            current = self.engine.api.inspect_image(tag)  # type: ignore[no-untyped-call]
-        except ImageNotFound:
-            return
-        mark = Mark.of((current.get("Config") or {}).get("Labels"))
-        if mark is None or not self.identity.made(mark):
-            self.displaced_tags.setdefault(tag, str(current["Id"]))
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
         failed = log.failed_step

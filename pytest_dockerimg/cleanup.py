@@ -1,16 +1,18 @@
-"""Removal of what the plugin created: containers fast (kill, or a graceful stop only when asked),
-then tags, images (`rmi --no-prune`, so the layer cache survives) and volumes.
+"""Removal of what the plugin created, from the session ledger: `teardown` walks the entries in
+a fixed order (containers, networks, images, volumes, then tags given back) and every step runs
+even when an earlier one failed; the `Reaper` does a test's share in the background; and
+`sweep_labels` removes the labelled containers, networks and volumes of dead sessions.
 
-`Tracker` removes what one scope (a test, the session) created, in the foreground or through the
-`Reaper` in the background; `remove_marked` removes what a session's mark covers, for the end of
-the session, the watcher and the stale sweep. Nothing without the plugin's mark is touched, nor
-anything that only inherited the mark from one of the plugin's images.
+Containers go fast (kill, or a graceful stop only when asked). Images go with `rmi --no-prune`,
+so the layer cache survives. Nothing the ledger or the label does not name is touched.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,22 +20,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker
-from docker.errors import APIError, NotFound
+import requests
+from docker.errors import APIError, DockerException, NotFound
+from docker.utils import parse_repository_tag
 
-from .labels import ALL, LABEL, Identity, Mark
-from .state import kept_containers
+from .labels import ALL, Mark
+from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
+from .tags import image_of
+
+SCOPE_KINDS: tuple[Kind, ...] = ("container", "network", "volume")
 
 
 @contextmanager
 def _noting(problems: list[str], what: str) -> Iterator[None]:
-    """Run a removal; a resource already gone is fine, any other refusal is noted, not raised."""
+    """Run one removal: a resource already gone is fine; any other failure (a refusal, a dead or
+    frozen engine) is noted and teardown goes on."""
     try:
         yield
     except NotFound:
         pass
     except APIError as error:
-        if not (error.status_code == 409 and "already in progress" in str(error)):
-            problems.append(f"{what}: {error.explanation or error}")
+        text = str(error.explanation or error)
+        if not (error.status_code == 409 and "already in progress" in text):
+            problems.append(f"{what}: {text}")
+    except (DockerException, requests.RequestException, OSError) as error:
+        problems.append(f"{what}: {type(error).__name__}: {error}")
 
 
 def remove_container(api: docker.APIClient, container_id: str, stop_timeout: float = 0.0) -> list[str]:
@@ -47,21 +58,25 @@ def remove_container(api: docker.APIClient, container_id: str, stop_timeout: flo
     return problems
 
 
-def remove_image(api: docker.APIClient, image: str, *, prune: bool = False) -> list[str]:
-    """`docker rmi --force --no-prune`: drops the image and its tags, keeps its parent layers
-    (the build cache) so the next build of the same Dockerfile still hits the cache. With
-    `prune`, the parent layers that nothing else uses go too."""
+def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0) -> list[str]:
+    """Remove a network. Containers still on it (which the engine would refuse with "has active
+    endpoints") are disconnected first: another scope's, whose network ends with this scope,
+    or ones being removed right now (then the endpoint goes within `settle` seconds)."""
     problems: list[str] = []
-    with _noting(problems, f"remove image {image}"):
-        api.remove_image(image, force=True, noprune=not prune)
-    return problems
-
-
-def remove_tag(api: docker.APIClient, ref: str) -> list[str]:
-    """Untag `ref`; the image itself goes only when this was its last reference."""
-    problems: list[str] = []
-    with _noting(problems, f"remove tag {ref}"):
-        api.remove_image(ref, noprune=True)
+    deadline = time.monotonic() + settle
+    with _noting(problems, f"remove network {network_id[:12]}"):
+        while True:
+            try:
+                api.remove_network(network_id)
+                break
+            except APIError as error:
+                if "active endpoints" not in str(error) or time.monotonic() > deadline:
+                    raise
+            for container_id in api.inspect_network(network_id).get("Containers") or {}:
+                try:
+                    api.disconnect_container_from_network(container_id, network_id, force=True)
+                except APIError:
+                    time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
     return problems
 
 
@@ -72,139 +87,174 @@ def remove_volume(api: docker.APIClient, name: str) -> list[str]:
     return problems
 
 
+def remove_image(api: docker.APIClient, image_id: str, *, prune: bool = False) -> list[str]:
+    """`docker rmi --force --no-prune`: the image and its tags go, its parent layers (the build
+    cache) stay unless `prune`. An image that someone built on or committed from since (it has
+    children now) stays as their base: not a problem, its tags are given back after."""
+    problems: list[str] = []
+    with _noting(problems, f"remove image {image_id[:19]}"):
+        try:
+            api.remove_image(image_id, force=True, noprune=not prune)
+        except APIError as error:
+            if error.status_code != 409 or "dependent child images" not in str(error.explanation):
+                raise
+    return problems
+
+
+HOLDS = "pytest-dockerimg.holds"
+
+
+def hold_image(api: docker.APIClient, image_id: str) -> list[str]:
+    """Keep a built image as the build cache, hidden, once its tags are gone. With the classic
+    builder the cache is the chain of images itself: removing the image would make the next
+    session run its last step again and give a new id. An untagged image with a child stays
+    (and `docker images` does not list it), so a one-line child (`FROM image` + a label) holds
+    it; that child shows as one `<none>` entry, as after any `docker build`."""
+    problems: list[str] = []
+    with _noting(problems, f"keep image {image_id[:19]} as build cache"):
+        if not api.images(all=True, quiet=True, filters={"label": f"{HOLDS}={image_id}"}):
+            dockerfile = f"FROM {image_id}\nLABEL {HOLDS}={image_id}\n".encode()
+            for _ in api.build(fileobj=io.BytesIO(dockerfile), rm=True, forcerm=True, decode=True):
+                pass
+    return problems
+
+
+def give_back_tag(api: docker.APIClient, entry: Entry) -> list[str]:
+    """The session moved the tag `entry.ref` onto `entry.image`: point it at `entry.previous`
+    again, or untag it when it named nothing before. A tag moved since by someone else stays."""
+    problems: list[str] = []
+    with _noting(problems, f"give the tag {entry.ref} back"):
+        current = image_of(api, entry.ref)
+        if current is not None and entry.previous == current:
+            return problems
+        if current is not None and entry.image and current != entry.image:
+            return problems  # another session or the user has moved it since
+        if entry.previous and image_of(api, entry.previous) is not None:
+            repository, tag = parse_repository_tag(entry.ref)
+            api.tag(entry.previous, repository, tag or "latest", force=True)
+        elif current is not None:
+            api.remove_image(entry.ref, noprune=True)
+    return problems
+
+
 @dataclass
 class Removed:
+    """What a teardown or sweep removed, and the problems it met."""
+
     containers: int = 0
+    networks: int = 0
     images: int = 0
     volumes: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.containers + self.images + self.volumes
+        return self.containers + self.networks + self.images + self.volumes
+
+    def add(self, kind: Kind, problems: list[str]) -> None:
+        self.problems += problems
+        if not problems and kind != "tag":
+            setattr(self, f"{kind}s", getattr(self, f"{kind}s") + 1)
+
+    def __iadd__(self, other: Removed) -> Removed:
+        for kind in ("container", "network", "image", "volume"):
+            setattr(self, f"{kind}s", getattr(self, f"{kind}s") + getattr(other, f"{kind}s"))
+        self.problems += other.problems
+        return self
 
 
-def children_first(images: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Image ids ordered so that each comes before its parent: an image with children cannot be
-    removed. (The classic builder commits one image per build label, so a build with labels of
-    its own leaves a chain of labelled images: the final one and the label steps below it.)"""
-    parents = {str(image["Id"]): str(image.get("ParentId") or "") for image in images}
-
-    def depth(image_id: str) -> int:
-        steps = 0
-        while parents.get(image_id) in parents:
-            image_id = parents[image_id]
-            steps += 1
-        return steps
-
-    return sorted(parents, key=depth, reverse=True)
+def remove_entry(api: docker.APIClient, entry: Entry, stop_timeout: float = 0.0) -> list[str]:
+    if entry.kind == "container":
+        return remove_container(api, entry.ref, stop_timeout)
+    if entry.kind == "network":
+        return remove_network(api, entry.ref)
+    if entry.kind == "volume":
+        return remove_volume(api, entry.ref)
+    if entry.kind == "image":
+        return hold_image(api, entry.ref) if entry.hold else remove_image(api, entry.ref, prune=entry.prune)
+    return give_back_tag(api, entry)
 
 
-def made_by_plugin(api: docker.APIClient, image: Mapping[str, Any], mark: Mark) -> bool:
-    """Whether the plugin made this image itself, rather than someone building FROM, or
-    committing a container of, one of its images (which copies the mark). A built image's top
-    layers are the build's LABEL steps, one of them setting the mark; a commit names its source
-    container."""
-    if mark.kind == "commit":
-        details = api.inspect_image(image["Id"])  # type: ignore[no-untyped-call]
-        return bool(mark.source) and str(details.get("Container", "")).startswith(mark.source)
-    if mark.kind != "image":
-        return False
-    for row in api.history(image["Id"]):  # type: ignore[no-untyped-call]
-        created_by = str(row.get("CreatedBy") or "")
-        if "#(nop)" not in created_by or " LABEL " not in f" {created_by} ":
-            return False
-        if f"{LABEL}={mark.value()}" in created_by.replace('"', ""):
-            return True
-    return False
-
-
-def remove_marked(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
-    """Remove the containers, images and volumes whose plugin mark satisfies `doomed`, that
-    the plugin made itself. Containers kept on purpose stay, and so do the images they use."""
+def teardown(
+    api: docker.APIClient,
+    ledgers: Iterable[Ledger],
+    *,
+    kinds: Iterable[Kind] = TEARDOWN_ORDER,
+    scope: str | None = None,
+    stop_timeout: float = 0.0,
+) -> Removed:
+    """Remove what the ledgers list (of `kinds`, in `scope`), in teardown order, except what is
+    kept. Each removal runs whatever happened to the ones before it."""
     removed = Removed()
-
-    def marked(
-        resources: Iterable[Mapping[str, Any]], kinds: tuple[str, ...]
-    ) -> list[tuple[Mapping[str, Any], Mark]]:
-        found = []
-        for resource in resources:
-            mark = Mark.of(resource.get("Labels"))
-            if mark is not None and mark.kind in kinds and doomed(mark):
-                found.append((resource, mark))
-        return found
-
-    containers = api.containers(all=True)
-    spared = kept_containers(existing={c["Id"] for c in containers})
-    for container, _ in marked(containers, ("container",)):
-        if container["Id"] in spared:
+    ledgers = list(ledgers)
+    wanted = set(kinds)
+    for kind in TEARDOWN_ORDER:
+        if kind not in wanted:
             continue
-        problems = remove_container(api, container["Id"])
-        removed.problems += problems
-        removed.containers += not problems
-    remaining = api.containers(all=True)
-    in_use = {c["ImageID"] for c in remaining}
-    images = {
-        image["Id"]: (image, mark)
-        for image, mark in marked(api.images(all=True, filters=ALL), ("image", "commit"))
-        if image["Id"] not in in_use and made_by_plugin(api, image, mark)
-    }
-    for image_id in children_first(image for image, _ in images.values()):
-        problems = remove_image(api, image_id, prune=images[image_id][1].prune)
-        removed.problems += problems
-        removed.images += not problems
-    mounted = {mount.get("Name") for container in remaining for mount in container.get("Mounts") or []}
-    for volume, _ in marked(api.volumes(filters=ALL).get("Volumes") or [], ("volume",)):
-        if volume["Name"] in mounted:
-            continue
-        problems = remove_volume(api, volume["Name"])
-        removed.problems += problems
-        removed.volumes += not problems
+        for ledger in ledgers:
+            for entry in ledger.live([kind], scope):
+                if entry.keep_now:
+                    continue
+                problems = remove_entry(api, entry, stop_timeout)
+                removed.add(kind, problems)
+                if not problems:
+                    ledger.mark_gone(entry)
     return removed
 
 
-def remove_session(api: docker.APIClient, identity: Identity) -> Removed:
-    """Remove what this session created, except what it kept on purpose."""
-    return remove_marked(api, lambda mark: identity.made(mark) and not mark.keep)
+def sweep_labels(api: docker.APIClient, doomed: Callable[[Mark], bool]) -> Removed:
+    """Remove the containers, networks and volumes whose plugin label satisfies `doomed`."""
+    removed = Removed()
+
+    def marked(resources: Iterable[Mapping[str, Any]], kind: str) -> list[Mapping[str, Any]]:
+        found = []
+        for resource in resources:
+            mark = Mark.of(resource.get("Labels"))
+            if mark is not None and mark.kind == kind and doomed(mark):
+                found.append(resource)
+        return found
+
+    with _noting(removed.problems, "list containers"):
+        for container in marked(api.containers(all=True, filters=ALL), "container"):
+            removed.add("container", remove_container(api, container["Id"]))
+    with _noting(removed.problems, "list networks"):
+        for network in marked(api.networks(filters=ALL), "network"):
+            removed.add("network", remove_network(api, network["Id"]))
+    with _noting(removed.problems, "list volumes"):
+        for volume in marked(api.volumes(filters=ALL).get("Volumes") or [], "volume"):
+            removed.add("volume", remove_volume(api, volume["Name"]))
+    return removed
 
 
 class Reaper:
-    """Removes containers in the background. Killing a container costs the engine about 0.1 s
-    (stopping its network and port proxies), which the next test need not wait for. `wait`
-    blocks until everything submitted is gone: before a fixed host port or container name is
-    used again, and at the end of the session."""
+    """Removes a test's containers (then its networks and volumes) in the background. Killing
+    a container costs the engine about 0.1 s (stopping its network and port proxies), which the
+    next test need not wait for. `wait` blocks until everything submitted is gone: before a
+    fixed host port, a container name or a network is used again, and at the end."""
 
     def __init__(self, api: docker.APIClient, workers: int = 4) -> None:
         self.api = api
         self.problems: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockerimg-reaper")
-        self._pending: list[Future[list[str]]] = []
+        self._pending: list[Future[Removed]] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def _remove(self, container_ids: list[str], tags: list[str], stop_timeout: float) -> list[str]:
-        problems = [
-            problem for cid in container_ids for problem in remove_container(self.api, cid, stop_timeout)
-        ]
-        # Only now: a tag's image cannot go while a container of it exists.
-        return problems + [problem for ref in tags for problem in remove_tag(self.api, ref)]
-
-    def submit(
-        self, container_ids: Iterable[str], tags: Iterable[str] = (), stop_timeout: float = 0.0
-    ) -> None:
-        """Remove the containers, then the tags; at once when the reaper is already closed."""
-        work = (list(container_ids), list(tags), stop_timeout)
+    def submit(self, ledger: Ledger, scope: str, stop_timeout: float = 0.0) -> None:
+        """Tear down `scope`'s containers, networks and volumes; at once when already closed."""
+        work = (self.api, [ledger])
+        options: dict[str, Any] = {"kinds": SCOPE_KINDS, "scope": scope, "stop_timeout": stop_timeout}
         with self._lock:
             if not self._closed:
-                self._pending.append(self._pool.submit(self._remove, *work))
+                self._pending.append(self._pool.submit(teardown, *work, **options))
                 return
-        self.problems += self._remove(*work)
+        self.problems += teardown(*work, **options).problems
 
     def wait(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
         for future in pending:
-            self.problems += future.result()
+            self.problems += future.result().problems
 
     def close(self) -> list[str]:
         """Wait for every removal, stop the threads, and return the problems met."""
@@ -213,34 +263,3 @@ class Reaper:
             self._closed = True
         self._pool.shutdown()
         return self.problems
-
-
-@dataclass
-class Tracker:
-    """What one scope (a test, or the session) created, removed in dependency order by `close`:
-    containers, then tags, then volumes. With a `reaper`, in the background."""
-
-    api: docker.APIClient
-    stop_timeout: float = 0.0
-    reaper: Reaper | None = None
-    containers: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-
-    def close(self, *, keep_containers: bool = False) -> list[str]:
-        """Remove everything tracked (containers and their volumes only when not kept); return
-        the problems met."""
-        containers = [] if keep_containers else list(reversed(self.containers))
-        tags = list(reversed(self.tags))
-        volumes = [] if keep_containers else list(self.volumes)
-        self.containers.clear()
-        self.tags.clear()
-        self.volumes.clear()
-        if self.reaper is not None and not volumes:
-            self.reaper.submit(containers, tags, self.stop_timeout)
-            return []
-        problems = [
-            problem for cid in containers for problem in remove_container(self.api, cid, self.stop_timeout)
-        ]
-        problems += [problem for ref in tags for problem in remove_tag(self.api, ref)]
-        return problems + [problem for name in volumes for problem in remove_volume(self.api, name)]

@@ -18,7 +18,6 @@ from .errors import EngineUnavailable
 from .reach import Reach, resolve
 
 PROBE_TIMEOUT = 3.0
-API_TIMEOUT = 120
 SSH_EXTRA = "ssh:// engines need paramiko: pip install 'pytest-dockerimg[ssh]'"
 
 
@@ -120,11 +119,13 @@ def connect(
     environ: Mapping[str, str] | None = None,
     *,
     probe_timeout: float = PROBE_TIMEOUT,
+    api_timeout: float = 60.0,
     reach_host: str | None = None,
     bind_host: str | None = None,
 ) -> Engine:
     """Connect to the engine the docker CLI would use, or raise `EngineUnavailable` within about
-    `probe_timeout` seconds; work out where its published ports are reached."""
+    `probe_timeout` seconds; work out where its published ports are reached. Every later call is
+    bounded by `api_timeout` seconds."""
     env = dict(os.environ if environ is None else environ)
     try:
         endpoint = resolve_endpoint(env)
@@ -136,7 +137,7 @@ def connect(
         reach = resolve(endpoint.address, endpoint.why, client, reach_host, bind_host)
     except TRANSPORT_ERRORS as error:
         raise EngineUnavailable(endpoint.address, explain(error)) from error
-    client.api.timeout = API_TIMEOUT
+    client.api.timeout = api_timeout  # type: ignore[assignment]  # requests takes floats
     address = endpoint.address if endpoint.context is None else f"{endpoint.address} ({endpoint.why})"
     return Engine(
         client=client,

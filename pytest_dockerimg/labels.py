@@ -1,18 +1,16 @@
-"""The label that marks everything the plugin creates, and the identity of one test session.
+"""The label that marks the containers, networks and volumes the plugin creates, and the
+identity of one test session.
 
-Every container, image and volume the plugin creates carries one label, `pytest-dockerimg=
-kind=<container|image|commit|volume>,session=<id>,host=<machine>,owner=<pid>,started=<ticks>,
-keep=<true|false>[,inputs=<digest>][,prune=true][,source=<container>]`:
-what it is, which session made it, on which machine (hostname, boot and pid namespace), which
-process owns that session and when that process started (the watcher and the stale sweep check
-that it still lives), and whether it was kept on purpose. Built images add `inputs` (for reuse
-when the build inputs are unchanged) and `prune` when built with --no-cache (their layers never
-serve as cache); commits name their `source` container.
+Each carries one label, `pytest-dockerimg=kind=<container|network|volume>,session=<id>,
+host=<machine>,owner=<pid>,started=<ticks>,keep=<false|true|if-failed>`: what it is, which
+session made it, on which machine (hostname, boot and pid namespace), which process owns that
+session and when that process started (the watcher and the stale sweep check that it still
+lives), and the keep decision it was created with, so that a sweep by any user's session can
+tell a kept container from a leaked one.
 
-One label rather than several: the classic builder adds one build step per label. Docker copies
-labels from an image to what is made from it, so the mark alone does not prove that the plugin
-made a resource: `kind` tells a container the plugin created (marked `container`) from one
-that merely inherited its image's mark, and `cleanup.py` checks an image's history too.
+Images carry no mark: a built image is exactly what `docker build` makes. The session ledger
+(ledger.py) records the images a session made. Docker copies an image's labels to what is made
+from it, which is why `kind` tells a container the plugin created from one made by hand.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from typing import Literal
 
 LABEL = "pytest-dockerimg"
 ALL = {"label": [LABEL]}
-Kind = Literal["container", "image", "commit", "volume"]
+Kind = Literal["container", "network", "volume"]
 
 
 def new_session_id() -> str:
@@ -73,6 +71,18 @@ def process_alive(pid: int, started: int = 0) -> bool:
     return not started or process_started(pid) in (0, started)
 
 
+# Written as earlier versions wrote it (keep=true/false), so that their sweeps still spare a
+# kept resource; if-failed is new.
+_KEEP_WRITTEN = {"always": "true", "never": "false"}
+_KEEP_VALUES = {
+    "never": "never",
+    "always": "always",
+    "if-failed": "if-failed",
+    "true": "always",
+    "false": "never",
+}
+
+
 @dataclass(frozen=True)
 class Mark:
     """What the plugin's label says about a resource."""
@@ -82,10 +92,7 @@ class Mark:
     host: str
     owner: int
     started: int = 0
-    keep: bool = False
-    inputs: str = ""
-    prune: bool = False
-    source: str = ""
+    keep: str = "never"
 
     def value(self) -> str:
         fields = {
@@ -94,10 +101,7 @@ class Mark:
             "host": self.host,
             "owner": str(self.owner),
             "started": str(self.started),
-            "keep": str(self.keep).lower(),
-            "inputs": self.inputs,
-            "prune": "true" if self.prune else "",
-            "source": self.source,
+            "keep": _KEEP_WRITTEN.get(self.keep, self.keep),
         }
         return ",".join(f"{key}={value}" for key, value in fields.items() if value)
 
@@ -115,13 +119,16 @@ class Mark:
                 host=fields["host"],
                 owner=int(fields["owner"]),
                 started=int(fields.get("started") or 0),
-                keep=fields.get("keep") == "true",
-                inputs=fields.get("inputs", ""),
-                prune=fields.get("prune") == "true",
-                source=fields.get("source", ""),
+                keep=_KEEP_VALUES.get(fields.get("keep", ""), "never"),
             )
         except (KeyError, ValueError):
             return None
+
+    @property
+    def kept(self) -> bool:
+        """Whether the resource may have been kept on purpose (`if-failed` included: only the
+        session's own ledger knows how its test ended)."""
+        return self.keep != "never"
 
     @property
     def owner_alive(self) -> bool:
@@ -149,12 +156,9 @@ class Identity:
             process_started(pid) if started is None else started,
         )
 
-    def labels(
-        self, kind: Kind, *, keep: bool = False, inputs: str = "", prune: bool = False, source: str = ""
-    ) -> dict[str, str]:
-        """The label for a new resource: `identity.labels("image", keep=True, inputs=digest)`."""
-        mark = Mark(kind, self.session, self.host, self.owner, self.started, keep, inputs, prune, source)
-        return {LABEL: mark.value()}
+    def labels(self, kind: Kind, *, keep: str = "never") -> dict[str, str]:
+        """The label for a new resource: `identity.labels("container", keep="if-failed")`."""
+        return {LABEL: Mark(kind, self.session, self.host, self.owner, self.started, keep).value()}
 
     def made(self, mark: Mark | None) -> bool:
         """Whether `mark` says this session made the resource (kept ones included)."""

@@ -1,5 +1,6 @@
 """`Registry`: a private registry for the session (the `registry:2` image on a random loopback
-port, its storage in a labelled volume) or an existing one, with push, pull, catalog and tags.
+port, its storage in a labelled volume) or an existing one, with push, pull (by tag or digest),
+catalog, tags and manifest digests.
 
 docker-py's push and pull report failures in the stream instead of raising; here they raise
 `RegistryError` with the engine's message.
@@ -15,14 +16,14 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.utils import parse_repository_tag
 
-from .cleanup import Tracker
 from .containers import Container, Runner
 from .engine import Engine
 from .errors import DockerImgError, RegistryError
 from .images import Image
-from .labels import Identity
+from .ledger import Ledger
 from .ports import netloc
 from .reach import is_loopback
+from .tags import image_of, pull_recorded, put_tag
 from .wait import http
 
 REGISTRY_STORAGE = "/var/lib/registry"
@@ -76,12 +77,12 @@ class Registry:
     """A registry that the engine pushes to (`address`) and that tests query over HTTP (`url`)."""
 
     def __init__(
-        self, engine: Engine, address: str, url: str, tracker: Tracker, container: Container | None = None
+        self, engine: Engine, address: str, url: str, ledger: Ledger, container: Container | None = None
     ) -> None:
         self.engine = engine
         self.address = address
         self.url = url
-        self.tracker = tracker
+        self.ledger = ledger
         self.container = container
         self._http = requests.Session()
         self._http.trust_env = False
@@ -92,6 +93,12 @@ class Registry:
     def push(self, image: Image | str, repository: str | None = None, tag: str = "latest") -> str:
         """Tag `image` as `ADDRESS/repository:tag` and push it; returns that ref."""
         source = image.id if isinstance(image, Image) else image
+        image_id = image_of(self.engine.api, source) if isinstance(source, str) and source else None
+        if image_id is None:
+            raise RegistryError(
+                f"push: no such image {source!r} in the engine; build it first (docker_build) or "
+                "pass an Image, an image id or the ref of an image that exists"
+            )
         if repository is None:
             name = image.ref if isinstance(image, Image) else image
             if name.startswith("sha256:"):
@@ -99,15 +106,12 @@ class Registry:
             repository = repository_of(name)
         target = f"{self.address}/{repository}"
         ref = f"{target}:{tag}"
-        existed = self._exists(ref)
         try:
-            self.engine.api.tag(source, target, tag)
+            put_tag(self.ledger, self.engine.api, image_id, ref)
         except (APIError, ImageNotFound) as error:
             raise RegistryError(
                 f"push: cannot tag {source} as {ref}: {getattr(error, 'explanation', None) or error}"
             ) from None
-        if not existed:
-            self.tracker.tags.append(ref)
         try:
             errors = _stream_errors(self.engine.api.push(target, tag=tag, stream=True, decode=True))
         except (DockerException, requests.RequestException, KeyError) as error:
@@ -117,25 +121,21 @@ class Registry:
         return ref
 
     def pull(self, ref: str) -> Image:
-        """Pull `ref` from the registry into the engine; a local tag that the pull made goes at
-        the end of the session."""
-        existed = self._exists(ref)
-        try:
-            errors = _stream_errors(self.engine.api.pull(ref, stream=True, decode=True))
-        except (DockerException, requests.RequestException, KeyError) as error:
-            errors = [_failure(error)]
+        """Pull `ref` (`ADDRESS/repo:tag`, or `ADDRESS/repo@sha256:...` by digest) from the
+        registry into the engine; a local tag or digest reference that the pull made goes at the
+        end of the session."""
+        errors: list[str] = []
+
+        def pull() -> None:
+            try:
+                errors.extend(_stream_errors(self.engine.api.pull(ref, stream=True, decode=True)))
+            except (DockerException, requests.RequestException, KeyError) as error:
+                errors.append(_failure(error))
+
+        pull_recorded(self.ledger, self.engine.api, ref, pull)
         if errors:
             raise RegistryError(f"pull of {ref} from the registry at {self.address} failed: {errors[-1]}")
-        if not existed:
-            self.tracker.tags.append(ref)
         return Image(self.engine.client.images.get(ref), ref=ref)
-
-    def _exists(self, ref: str) -> bool:
-        try:
-            self.engine.client.images.get(ref)
-        except ImageNotFound:
-            return False
-        return True
 
     def _get(self, path: str, **kwargs: Any) -> requests.Response:
         try:
@@ -156,6 +156,27 @@ class Registry:
             return []
         response.raise_for_status()
         return list(response.json().get("tags") or [])
+
+    def digest(self, repository: str, tag: str = "latest") -> str:
+        """The digest of the manifest the registry serves for `repository:tag` (`sha256:...`,
+        its `Docker-Content-Digest`): what `docker pull ADDRESS/repository@sha256:...` fetches,
+        and what `pull()` takes after `@`."""
+        response = self._head(f"/v2/{repository}/manifests/{tag}")
+        if response.status_code == 404:
+            raise RegistryError(f"the registry at {self.url} has no manifest for {repository}:{tag}")
+        response.raise_for_status()
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest.startswith("sha256:"):
+            raise RegistryError(
+                f"the registry at {self.url} gave no Docker-Content-Digest for {repository}:{tag}"
+            )
+        return digest
+
+    def _head(self, path: str) -> requests.Response:
+        try:
+            return self._http.head(f"{self.url}{path}", timeout=5, headers={"Accept": MANIFEST_TYPES})
+        except requests.RequestException as error:
+            raise RegistryError(f"the registry at {self.url} does not answer HEAD {path}: {error}") from None
 
     def manifest(self, repository: str, tag: str = "latest") -> dict[str, Any]:
         """The image manifest the registry serves for `repository:tag`."""
@@ -178,7 +199,7 @@ def check_registry(url: str, timeout: float = 5.0) -> None:
         raise RegistryError(f"{url}/v2/ answered {response.status_code}: it does not look like a registry")
 
 
-def existing_registry(engine: Engine, url: str, tracker: Tracker) -> Registry:
+def existing_registry(engine: Engine, url: str, ledger: Ledger) -> Registry:
     """A registry that runs already (`--docker-registry-url`, e.g. `http://HOST:PORT`, as the
     engine pushes to it); nothing is started. A loopback address is the engine's loopback: where
     that is not this machine's (a remote engine), the tests read it at the engine's host."""
@@ -188,20 +209,20 @@ def existing_registry(engine: Engine, url: str, tracker: Tracker) -> Registry:
     if is_loopback(host.strip("[]")) and not is_loopback(engine.host):
         read_url = f"{scheme}://{netloc(engine.host, int(port))}"
     check_registry(read_url)
-    return Registry(engine, address, read_url, tracker)
+    return Registry(engine, address, read_url, ledger)
 
 
-def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: float) -> Registry:
+def start_registry(runner: Runner, image: str, *, timeout: float) -> Registry:
     """Run `image` (registry:2 or compatible) on a random port, storage in a labelled volume."""
     engine = runner.engine
     volume = f"pytest-registry-{uuid.uuid4().hex[:8]}"
     try:
         engine.api.create_volume(
-            volume, labels=identity.labels("volume", keep=runner.keep_containers == "always")
+            volume, labels=runner.identity.labels("volume", keep=runner.ledger.policy.label_value)
         )
     except APIError as error:
         raise RegistryError(f"cannot create the registry's volume: {error.explanation or error}") from None
-    runner.tracker.volumes.append(volume)
+    runner.ledger.record("volume", volume, scope=runner.scope)
     try:
         container = runner.run(
             image,
@@ -222,4 +243,4 @@ def start_registry(runner: Runner, image: str, identity: Identity, *, timeout: f
     except DockerImgError as error:
         raise RegistryError(f"the registry image {image} did not start: {error}") from error
     url = container.url(5000, "").rstrip("/")
-    return Registry(engine, f"127.0.0.1:{container.port(5000)}", url, runner.tracker, container)
+    return Registry(engine, f"127.0.0.1:{container.port(5000)}", url, runner.ledger, container)

@@ -1,45 +1,66 @@
 """`DockerSession`: everything Docker that one test session (or one xdist worker) owns, wired
-together: the engine connection, the watcher and stale sweep, the builder, the runners of each
-test and of the session, the registry, and the final removal of what the session created."""
+together: the engine connection, the ledger, the watcher and stale sweep, the builder, the
+container scopes, the registry, and the teardown of what the session created."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .build import Builder, BuildSpec
-from .cleanup import Reaper, Removed, Tracker, remove_session
+from .cleanup import SCOPE_KINDS, Reaper, Removed, teardown
 from .containers import Container, Runner
 from .engine import Engine, connect
 from .errors import EngineUnavailable
 from .images import Image
 from .labels import Identity
+from .ledger import SESSION_SCOPE, TEARDOWN_ORDER, Entry, KeepPolicy, Ledger
+from .networks import Networks
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
-from .state import forget_session, record_kept
+from .state import Owner, SessionFiles
 from .stats import Stats
 from .watcher import start_watcher, sweep_stale
 
 
 @dataclass
 class Scope:
-    """The containers of one test (or of the session) and what removes them."""
+    """The containers, networks and volumes of one test, class, module or of the session, and
+    what removes them when the scope ends: containers first, then networks and volumes."""
 
+    name: str
     runner: Runner
-    tracker: Tracker
+    networks: Networks
+    ledger: Ledger
     stats: Stats
+    reaper: Reaper
+    background: bool = True
+    stop_timeout: float = 0.0
 
     @property
     def containers(self) -> list[Container]:
         return self.runner.started
 
-    def close(self, *, keep: bool) -> list[str]:
+    def close(self, *, failed: bool) -> tuple[list[Entry], list[str]]:
+        """Settle the keep decisions and remove what is not kept (in the background when the
+        scope has a reaper); the entries kept, and the problems met in the foreground."""
         started = time.monotonic()
-        if keep:
-            record_kept(list(self.tracker.containers))
         try:
-            return self.tracker.close(keep_containers=keep)
+            kept = self.ledger.settle(self.name, failed=failed)
+            if self.background:
+                self.reaper.submit(self.ledger, self.name, self.stop_timeout)
+                return kept, []
+            self.reaper.wait()  # earlier tests' containers may still be on this scope's networks
+            removed = teardown(
+                self.runner.engine.api,
+                [self.ledger],
+                kinds=SCOPE_KINDS,
+                scope=self.name,
+                stop_timeout=self.stop_timeout,
+            )
+            return kept, removed.problems
         finally:
             self.stats.teardown_seconds += time.monotonic() - started
 
@@ -58,33 +79,55 @@ class DockerSession:
     swept: Removed | None = None
     used: bool = False
     _engine: Engine | EngineUnavailable | None = None
+    _ledger: Ledger | None = None
     _builder: Builder | None = None
-    _session_scope: Scope | None = None
-    _registry_scope: Scope | None = None
+    _scopes: dict[str, Scope] = field(default_factory=dict)
     _registry: Registry | None = None
     _reaper: Reaper | None = None
 
+    @property
+    def policy(self) -> KeepPolicy:
+        return KeepPolicy(self.settings.keep_containers, self.settings.keep_images)
+
+    @property
+    def files(self) -> SessionFiles:
+        return SessionFiles(self.identity.session)
+
     def probe(self) -> Engine | EngineUnavailable:
-        """The engine, or why there is none; asked once per session (the report header asks)."""
+        """The engine, or why there is none; asked once per session."""
         if self._engine is None:
             try:
-                self._engine = connect(reach_host=self.settings.reach_host, bind_host=self.settings.bind_host)
+                self._engine = connect(
+                    api_timeout=self.settings.api_timeout,
+                    reach_host=self.settings.reach_host,
+                    bind_host=self.settings.bind_host,
+                )
             except EngineUnavailable as error:
                 self._engine = error
         return self._engine
 
     def engine(self) -> Engine:
-        """The engine, for a test that uses Docker: the first call starts the watcher and sweeps
-        what dead sessions left behind."""
+        """The engine, for a test that uses Docker: the first call opens the ledger, starts the
+        watcher and sweeps what dead sessions left behind."""
         engine = self.probe()
         if isinstance(engine, EngineUnavailable):
             raise engine
         if not self.used:
             self.used = True
-            start_watcher(self.identity)
-            self.swept = sweep_stale(engine.api, self.identity)
+            identity = self.identity
+            if self.owner:
+                self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
+            self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
+            start_watcher(identity, engine.address)
+            self.swept = sweep_stale(engine.api, identity)
             self.problems += self.swept.problems
         return engine
+
+    @property
+    def ledger(self) -> Ledger:
+        self.engine()
+        assert self._ledger is not None
+        return self._ledger
 
     @property
     def builder(self) -> Builder:
@@ -92,9 +135,9 @@ class DockerSession:
             self._builder = Builder(
                 self.engine(),
                 self.identity,
+                self.ledger,
                 no_cache=self.settings.no_build_cache,
                 pull=self.settings.pull,
-                keep=self.settings.keep_images,
                 progress=self.progress,
                 stats=self.stats,
             )
@@ -103,25 +146,41 @@ class DockerSession:
     def build(self, spec: BuildSpec) -> Image:
         return self.builder.build(spec)
 
-    def scope(self, name: str, *, background_teardown: bool = True) -> Scope:
-        """A new set of containers, for one test (or, via `session_scope`, for the session)."""
-        engine = self.engine()
+    @property
+    def reaper(self) -> Reaper:
         if self._reaper is None:
-            self._reaper = Reaper(engine.api)
-        reaper = self._reaper if background_teardown else None
-        tracker = Tracker(engine.api, stop_timeout=self.settings.stop_timeout, reaper=reaper)
+            self._reaper = Reaper(self.engine().api)
+        return self._reaper
+
+    def scope(self, name: str, *, background_teardown: bool = True) -> Scope:
+        """A new set of containers, for one test (or class, module, the session)."""
+        engine = self.engine()
         runner = Runner(
             engine,
             self.identity,
-            tracker,
+            self.ledger,
+            scope=name,
+            reaper=self.reaper,
             bind_host=self.bind_host,
             timeout=self.settings.timeout,
-            keep_containers=self.settings.keep_containers,
-            keep_images=self.settings.keep_images,
+            stop_timeout=self.settings.stop_timeout,
             stats=self.stats,
-            name_prefix=name,
+            own_tags=self.builder.tags,
         )
-        return Scope(runner, tracker, self.stats)
+        networks = Networks(engine, self.identity, self.ledger, scope=name)
+        scope = Scope(
+            name,
+            runner,
+            networks,
+            self.ledger,
+            self.stats,
+            self.reaper,
+            background_teardown,
+            self.settings.stop_timeout,
+        )
+        if not background_teardown:
+            self._scopes[name] = scope
+        return scope
 
     @property
     def bind_host(self) -> str:
@@ -131,42 +190,61 @@ class DockerSession:
             engine.reach.bind_host if isinstance(engine, Engine) else self.settings.bind_host or "127.0.0.1"
         )
 
+    def shared_scope(self, name: str) -> Scope:
+        """The scope called `name` that lives until it is closed or the session ends."""
+        return self._scopes.get(name) or self.scope(name, background_teardown=False)
+
     @property
     def session_scope(self) -> Scope:
-        if self._session_scope is None:
-            self._session_scope = self.scope("pytest-session", background_teardown=False)
-        return self._session_scope
+        return self.shared_scope(SESSION_SCOPE)
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            scope = self._registry_scope = self._registry_scope or self.scope(
-                "pytest-registry", background_teardown=False
-            )
+            scope = self.shared_scope("pytest-registry")
             if self.settings.registry_url:
-                self._registry = existing_registry(self.engine(), self.settings.registry_url, scope.tracker)
+                self._registry = existing_registry(self.engine(), self.settings.registry_url, self.ledger)
             else:
                 self._registry = start_registry(
-                    scope.runner, self.settings.registry_image, self.identity, timeout=self.settings.timeout
+                    scope.runner, self.settings.registry_image, timeout=self.settings.timeout
                 )
         return self._registry
 
-    def finish(self, *, keep_session_containers: bool = False, workers_used_docker: bool = False) -> None:
-        """Remove the session's containers, then (in the owner) everything else it created."""
+    def close_scope(self, scope: Scope, *, failed: bool) -> list[Entry]:
+        """End a scope: the entries it keeps (its problems go to the session's)."""
+        self._scopes.pop(scope.name, None)
+        kept, problems = scope.close(failed=failed)
+        self.problems += problems
+        return kept
+
+    def finish(self, *, session_failed: bool = False, workers_used_docker: bool = False) -> None:
+        """Tear down what the session created: every step runs, whatever failed before it. The
+        owner also tears down what the workers' ledgers list (images, tags)."""
         started = time.monotonic()
-        if self._reaper is not None:
-            self.problems += self._reaper.close()
-        for scope in (self._session_scope, self._registry_scope):
-            if scope is not None:
-                self.problems += scope.close(keep=keep_session_containers)
-        engine = self._engine
-        if self.owner and (self.used or workers_used_docker):
-            engine = self.probe()
-            if isinstance(engine, Engine):
-                self.problems += remove_session(engine.api, self.identity).problems
-            forget_session(self.identity.session)
-        if self._builder is not None:
-            self.problems += self._builder.clean_up()
-        self.stats.teardown_seconds += time.monotonic() - started
-        if isinstance(engine, Engine):
-            engine.close()
+        try:
+            for scope in list(self._scopes.values()):
+                self.close_scope(scope, failed=session_failed)
+            if self._reaper is not None:
+                self.problems += self._reaper.close()
+            if not (self.used or (self.owner and workers_used_docker)):
+                return
+            engine = self.probe()  # the xdist controller may not have used it itself
+            if not isinstance(engine, Engine):
+                return
+            ledgers = [self._ledger] if self._ledger is not None else []
+            kinds = SCOPE_KINDS  # a worker leaves images and tags to the owner: others may use them
+            if self.owner:
+                here = self.files.ledger_path(os.getpid())
+                ledgers += [Ledger.load(path) for path in self.files.ledger_paths() if path != here]
+                kinds = TEARDOWN_ORDER
+            self.problems += teardown(
+                engine.api, ledgers, kinds=kinds, stop_timeout=self.settings.stop_timeout
+            ).problems
+            if self._builder is not None:
+                self._builder.release_claims()
+            if self.owner and not self.problems:
+                self.files.remove()
+        finally:
+            self.stats.teardown_seconds += time.monotonic() - started
+            if isinstance(self._engine, Engine):
+                self._engine.close()

@@ -101,6 +101,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "seconds to wait for a container to become ready (default 30)",
     ),
     OptionSpec(
+        "--docker-api-timeout",
+        "api_timeout",
+        "seconds",
+        60.0,
+        "seconds any one call to the engine may take before it counts as failed (default 60): "
+        "a frozen engine fails the tests in bounded time",
+    ),
+    OptionSpec(
         "--docker-stop-timeout",
         "stop_timeout",
         "seconds",
@@ -203,6 +211,7 @@ class Settings:
     reach_host: str | None = None
     timeout: float = 30.0
     stop_timeout: float = 0.0
+    api_timeout: float = 60.0
     registry_image: str = "registry:2"
     registry_url: str | None = None
 
@@ -225,7 +234,7 @@ def _convert(option: OptionSpec, raw: object) -> object:
     if option.kind == "flag":
         return _truthy(option, raw)
     if option.kind == "seconds":
-        return _seconds(option, raw, positive=option.field == "timeout")
+        return _seconds(option, raw, positive=option.field in ("timeout", "api_timeout"))
     text = str(raw).strip()
     if option.kind == "choice":
         if text not in option.choices:

@@ -1,5 +1,9 @@
 """Where a session's Docker time went: builds, container starts, readiness waits and teardown,
-for the terminal summary. Plain data, so xdist workers can send theirs to the controller."""
+for the terminal summary. Plain data, so xdist workers can send theirs to the controller.
+
+Under xdist one worker builds an image and the others read its result back; those read-back
+records are `shared`: they say the worker used the image, but the image counts once, as its
+builder reported it."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ class BuildRecord:
     cached_steps: int
     reused: bool = False
     failed: bool = False
+    shared: bool = False  # built (or reused) for the session by another xdist worker
 
 
 @dataclass
@@ -47,13 +52,19 @@ class Stats:
         return cls(builds=builds, **{k: v for k, v in data.items() if k != "builds"})
 
     @property
+    def distinct_builds(self) -> list[BuildRecord]:
+        """One record per image of the session, however many workers used it."""
+        return [build for build in self.builds if not build.shared]
+
+    @property
     def empty(self) -> bool:
-        return not self.builds and not self.containers
+        return not self.distinct_builds and not self.containers
 
     def lines(self) -> list[str]:
         """The summary: one line per image, then the totals."""
         rows = []
-        for build in self.builds:
+        builds = self.distinct_builds
+        for build in builds:
             if build.failed:
                 how = f"FAILED after {build.seconds:.1f} s"
             elif build.reused:
@@ -62,7 +73,7 @@ class Stats:
                 how = f"{build.seconds:.1f} s, {build.cached_steps}/{build.steps} steps cached"
             rows.append(f"image {build.name}: {how}")
         rows.append(
-            f"{len(self.builds)} image(s), {self.containers} container(s); "
+            f"{len(builds)} image(s), {self.containers} container(s); "
             f"build {self.build_seconds:.1f} s, start {self.start_seconds:.1f} s, "
             f"ready {self.ready_seconds:.1f} s, teardown {self.teardown_seconds:.1f} s"
         )

@@ -11,18 +11,23 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
 
-from .errors import ContainerExited, InvalidSpec, NotReady
+from .errors import ContainerExited, DockerImgError, InvalidSpec, NotReady
 from .ports import netloc
 
 
 class ExecResult(NamedTuple):
+    """What `Container.exec` returns: the exit code, stdout and stderr interleaved (`output`, as
+    a terminal shows them), and each stream on its own."""
+
     exit_code: int
     output: str
+    stdout: str = ""
+    stderr: str = ""
 
 
 class Target(Protocol):
@@ -34,6 +39,8 @@ class Target(Protocol):
     def address(self, port: int | str) -> tuple[str, int]: ...
 
     def logs(self) -> str: ...
+
+    def logs_since_start(self) -> str: ...
 
     def exec(self, cmd: str | Sequence[str]) -> ExecResult: ...
 
@@ -126,7 +133,7 @@ class _Log(Check):
         self.description = f"log({self.pattern.pattern!r})"
 
     def probe(self, target: Target) -> None:
-        if not self.pattern.search(target.logs()):
+        if not self.pattern.search(target.logs_since_start()):
             raise NotYet(f"no log line matches {self.pattern.pattern!r} yet")
 
 
@@ -177,7 +184,8 @@ def tcp(port: int | str) -> Check:
 
 
 def log(pattern: str | re.Pattern[str]) -> Check:
-    """Ready when the container's output (stdout and stderr) matches the regex `pattern`."""
+    """Ready when the container's output (stdout and stderr) since its last start matches the
+    regex `pattern`: after a restart, the previous run's lines do not count."""
     return _Log(pattern)
 
 
@@ -195,14 +203,15 @@ def as_checks(wait: Check | Iterable[Check] | None) -> list[Check]:
     """The `wait=` argument (a check, several, or None) as a list, validated."""
     if wait is None:
         return []
-    checks = [wait] if isinstance(wait, Check) else list(wait)
+    checks: list[object] = list(wait) if isinstance(wait, (list, tuple)) else [wait]
     for check in checks:
         if not isinstance(check, Check):
             raise InvalidSpec(
-                "wait= takes checks from pytest_dockerimg.wait (http, tcp, log, healthy, command), "
-                f"got {check!r}"
+                f"wait= got {check!r}; it takes a check from pytest_dockerimg.wait, or a list of them: "
+                'wait=wait.http(80, "/"), wait.tcp(5432), wait.log("ready"), wait.healthy() or '
+                'wait.command(["pg_isready"]), e.g. wait=[wait.tcp(5432), wait.log("ready")]'
             )
-    return checks
+    return cast(list[Check], checks)
 
 
 def poll_interval(state: RetryCallState) -> float:
@@ -248,3 +257,5 @@ def wait_until_ready(target: Target, checks: Sequence[Check], timeout: float) ->
         retrying(attempt)
     except NotYet:
         raise NotReady(target.name, str(last["check"]), timeout, str(last["error"]), target.logs()) from None
+    except DockerImgError as error:  # raised here, not from the frames of the retry loop
+        raise error.with_traceback(None) from None

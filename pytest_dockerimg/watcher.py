@@ -1,24 +1,28 @@
 """Leak protection when a session dies without its teardown (SIGKILL, a crash, an OOM kill).
 
-A process that connects to the engine starts one watcher per session owner: a tiny detached
-process (its own session, so Ctrl-C or a process-group kill does not reach it) that polls whether
-the owner process is alive and, once it is gone, removes everything marked with that owner on
-this host, kept resources excepted. No sidecar image is needed (a Ryuk-style reaper needs a
-pull). After a clean end there is nothing left for it to find.
+A process that uses the engine starts one watcher per session owner: a tiny detached process
+(its own session, so Ctrl-C or a process-group kill does not reach it) that polls whether the
+owner process is alive and, once it is gone, tears down what the ledgers of that owner's
+sessions list (tags given back included), then removes the labelled containers, networks and
+volumes of that owner that no ledger named. No sidecar image is needed (a Ryuk-style reaper
+needs a pull). After a clean end there is nothing left for it to find.
 
-As a second line, `sweep_stale` removes at the next start what sessions from this host left
-behind when their owner is gone (the watcher can be killed too, e.g. with a whole cgroup).
+As a second line, `sweep_stale` does the same at the next start for every session of this
+machine whose owner is gone (the watcher can be killed too, e.g. with a whole cgroup).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import docker
 
-from .cleanup import Removed, remove_marked
-from .labels import Identity
+from .cleanup import Removed, sweep_labels, teardown
+from .labels import Identity, Mark, process_alive
+from .ledger import Ledger
+from .state import Owner, sessions
 
 POLL_SECONDS = 0.2
 
@@ -44,7 +48,7 @@ sweep_owner(owner, started, host)
 _started: set[Identity] = set()
 
 
-def start_watcher(identity: Identity) -> int | None:
+def start_watcher(identity: Identity, engine_address: str) -> int | None:
     """Start the watcher of `identity.owner` unless this process already did; its pid or None."""
     key = Identity("", identity.host, identity.owner, identity.started)
     if key in _started or not hasattr(os, "posix_spawn"):
@@ -55,7 +59,7 @@ def start_watcher(identity: Identity) -> int | None:
     return os.posix_spawn(
         sys.executable,
         [sys.executable, "-c", _WATCH, str(identity.owner), str(identity.started), identity.host],
-        dict(os.environ),
+        {**os.environ, "DOCKER_HOST": engine_address},
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -65,25 +69,53 @@ def start_watcher(identity: Identity) -> int | None:
     )
 
 
+def _tear_down_sessions(api: docker.APIClient, dead: Callable[[Owner], bool]) -> Removed:
+    """Tear down, from their ledgers, the sessions here whose owner `dead` says is gone, and
+    forget them."""
+    removed = Removed()
+    for files, owner in sessions():
+        if owner is None or not dead(owner):
+            continue
+        removed += teardown(api, [Ledger.load(path) for path in files.ledger_paths()])
+        files.remove()
+    return removed
+
+
 def sweep_owner(owner: int, started: int, host: str) -> Removed:
     """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
     client = docker.from_env(timeout=30)
     try:
-        return remove_marked(
+        removed = _tear_down_sessions(client.api, lambda o: o == Owner(owner, started, host))
+        removed += sweep_labels(
             client.api,
             lambda mark: (
-                mark.owner == owner and mark.started == started and mark.host == host and not mark.keep
+                mark.owner == owner and mark.started == started and mark.host == host and not mark.kept
             ),
         )
+        return removed
     finally:
         client.close()
 
 
+def _dead(owner: int, started: int) -> bool:
+    return not process_alive(owner, started)
+
+
 def sweep_stale(api: docker.APIClient, identity: Identity) -> Removed:
-    """Remove what sessions from this machine left behind when their owner process is gone."""
-    return remove_marked(
-        api,
-        lambda mark: (
-            mark.host == identity.host and not mark.keep and not identity.made(mark) and not mark.owner_alive
-        ),
+    """Remove what sessions from this machine left behind when their owner process is gone:
+    this user's from their ledgers, anyone's labelled containers, networks and volumes that
+    were not kept on purpose."""
+    removed = _tear_down_sessions(
+        api, lambda owner: owner.host == identity.host and _dead(owner.pid, owner.started)
     )
+
+    def stale(mark: Mark) -> bool:
+        return (
+            mark.host == identity.host
+            and not mark.kept
+            and not identity.made(mark)
+            and _dead(mark.owner, mark.started)
+        )
+
+    removed += sweep_labels(api, stale)
+    return removed

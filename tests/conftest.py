@@ -1,24 +1,27 @@
 """Shared test helpers: small busybox-based build contexts, Dockerfiles that no earlier run has
-cached (whose layers this test session removes at its end), and a check that inner pytest
-sessions left nothing behind in the engine."""
+cached (whose layers this test session removes at its end: only its own, other runs of the suite
+may share the engine), and a check that inner pytest sessions left nothing behind."""
 
 from __future__ import annotations
 
 import os
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
-from docker.errors import DockerException
+from docker.errors import DockerException, ImageNotFound
 
 from pytest_dockerimg import Engine
-from pytest_dockerimg.cleanup import children_first, remove_image
+from pytest_dockerimg.cleanup import remove_image
 from pytest_dockerimg.containers import Container
 from pytest_dockerimg.labels import ALL, Mark
+from pytest_dockerimg.ledger import Entry, Kind, Ledger
 from pytest_dockerimg.plugin import SESSION_KEY
 
 HTTPD_DOCKERFILE = """\
@@ -30,6 +33,7 @@ CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 
 
 THROWAWAY = "pytest-dockerimg-tests.throwaway"
+THIS_RUN = uuid.uuid4().hex  # the throwaway layers of this run of the suite, not of others
 REAL_SSH = Path("~/.ssh").expanduser()
 
 
@@ -45,7 +49,22 @@ def ssh_config_for_inner_sessions(request: pytest.FixtureRequest) -> None:
 
 
 def _fresh_dockerfile(*instructions: str, base: str = "busybox:latest") -> str:
-    return "\n".join([f"FROM {base}", f"LABEL {THROWAWAY}={uuid.uuid4().hex}", *instructions]) + "\n"
+    lines = [f"FROM {base}", f"LABEL {THROWAWAY}={THIS_RUN} pytest-dockerimg-tests.fresh={uuid.uuid4().hex}"]
+    return "\n".join([*lines, *instructions]) + "\n"
+
+
+def children_first(images: list[dict[str, object]]) -> list[str]:
+    """Image ids ordered so that each comes before its parent (a parent cannot go first)."""
+    parents = {str(image["Id"]): str(image.get("ParentId") or "") for image in images}
+
+    def depth(image_id: str) -> int:
+        steps = 0
+        while parents.get(image_id) in parents:
+            image_id = parents[image_id]
+            steps += 1
+        return steps
+
+    return sorted(parents, key=depth, reverse=True)
 
 
 @pytest.fixture
@@ -67,7 +86,8 @@ def remove_throwaway_layers() -> Iterator[None]:
     except DockerException:
         return
     try:
-        for image_id in children_first(client.api.images(all=True, filters={"label": THROWAWAY})):
+        mine = client.api.images(all=True, filters={"label": f"{THROWAWAY}={THIS_RUN}"})
+        for image_id in children_first(mine):
             remove_image(client.api, image_id)
     finally:
         client.close()
@@ -75,23 +95,60 @@ def remove_throwaway_layers() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Leftovers:
-    """Resources marked by inner pytest sessions of this process (pytester runs them in-process,
-    so their owner is this pid), the outer session's own resources left out. Other pytest runs
-    on the same engine do not show up here, so the check stays exact when they run in parallel."""
+    """Containers, networks and volumes labelled by inner pytest sessions of this process
+    (pytester runs them in-process, so their owner is this pid), the outer session's own left
+    out; and the image tags in the engine (images carry no label: a tag left behind is what
+    keeps a leaked image alive)."""
 
     containers: frozenset[str]
-    images: frozenset[str]
+    networks: frozenset[str]
     volumes: frozenset[str]
+    tags: frozenset[str]
 
     def as_dict(self) -> dict[str, set[str]]:
-        return {"containers": set(self.containers), "images": set(self.images), "volumes": set(self.volumes)}
+        return {
+            "containers": set(self.containers),
+            "networks": set(self.networks),
+            "volumes": set(self.volumes),
+            "tags": set(self.tags),
+        }
 
 
 @pytest.fixture
-def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Callable[[], Leftovers]:
-    """`inner_leftovers()`: what inner sessions of this process have left in the engine now."""
+def inner_leftovers(
+    request: pytest.FixtureRequest, docker_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], Leftovers]:
+    """`inner_leftovers()`: what inner sessions of this process have left in the engine now.
+    Tags are those the inner sessions' ledgers recorded (other runs on the same engine make
+    tags too): one that still names the image an inner session put it on is left behind."""
     api = docker_engine.api
-    outer_session = request.config.stash[SESSION_KEY].identity.session
+    outer = request.config.stash[SESSION_KEY]
+    outer_session = outer.identity.session
+    moved: list[Entry] = []
+    record = Ledger.record
+
+    def recording(ledger: Ledger, kind: Kind, ref: str, **options: Any) -> Entry:
+        entry = record(ledger, kind, ref, **options)
+        if kind == "tag" and ledger is not outer._ledger:
+            moved.append(entry)
+        return entry
+
+    monkeypatch.setattr(Ledger, "record", recording)
+
+    def tags() -> frozenset[str]:
+        left = set()
+        for entry in moved:
+            try:
+                now = api.inspect_image(entry.ref)["Id"]
+            except ImageNotFound:
+                now = ""
+            if entry.keep_now:
+                continue  # --keep-images asked for it
+            if entry.previous != entry.image and now == entry.image:
+                left.add(f"{entry.ref}@{now}")
+            elif entry.previous and now != entry.previous:
+                left.add(f"{entry.ref} not given back to {entry.previous}")
+        return frozenset(left)
 
     def inner(labels: dict[str, str] | None) -> bool:
         mark = Mark.of(labels)
@@ -102,10 +159,11 @@ def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Ca
             containers=frozenset(
                 c["Id"] for c in api.containers(all=True, filters=ALL) if inner(c.get("Labels"))
             ),
-            images=frozenset(i["Id"] for i in api.images(all=True, filters=ALL) if inner(i.get("Labels"))),
+            networks=frozenset(n["Id"] for n in api.networks(filters=ALL) if inner(n.get("Labels"))),
             volumes=frozenset(
                 v["Name"] for v in api.volumes(filters=ALL).get("Volumes") or [] if inner(v.get("Labels"))
             ),
+            tags=tags(),
         )
 
     return take
@@ -113,16 +171,32 @@ def inner_leftovers(request: pytest.FixtureRequest, docker_engine: Engine) -> Ca
 
 @pytest.fixture
 def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], None]:
-    """Call after running inner pytest sessions: fails if they left a container, an image (or a
-    tag, which keeps its image alive) or a volume behind."""
+    """Call after running inner pytest sessions: fails if they left a container, a network, a
+    volume or a tag behind, or moved a tag that was there before."""
     before = inner_leftovers()
 
     def check() -> None:
         after = inner_leftovers()
         leaked = {kind: found - before.as_dict()[kind] for kind, found in after.as_dict().items()}
-        assert leaked == {"containers": set(), "images": set(), "volumes": set()}
+        assert leaked == {"containers": set(), "networks": set(), "volumes": set(), "tags": set()}
 
     return check
+
+
+def _wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """`wait_until(condition, timeout)`: poll until `condition()` is true; whether it became so
+    (a bound on a wait, not a timing assert)."""
+    return _wait_until
 
 
 @pytest.fixture

@@ -28,8 +28,13 @@ def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine):
 
     api = docker_engine.api
     marks = [Mark.of(c.get("Labels")) for c in api.containers(all=True, filters=ALL)]
-    marks += [Mark.of(i.get("Labels")) for i in api.images(all=True, filters=ALL)]
+    marks += [Mark.of(n.get("Labels")) for n in api.networks(filters=ALL)]
     marks += [Mark.of(v.get("Labels")) for v in api.volumes(filters=ALL).get("Volumes") or []]
+    marks += [Mark.of(n.get("Labels")) for n in api.networks(filters=ALL)]
     assert [mark for mark in marks if mark and mark.owner == process.pid] == []
     tags = {tag for image in api.images() for tag in image.get("RepoTags") or []}
-    assert not {tag for tag in tags if tag.startswith("test/static_web") or "/test/static_web:" in tag}
+    assert not {
+        tag
+        for tag in tags
+        if tag.startswith(("test/static_web", "test/web_redis")) or "/test/static_web:" in tag
+    }

@@ -15,8 +15,9 @@ import pytest
 
 from pytest_dockerimg import BuildError, InvalidSpec
 from pytest_dockerimg.build import Builder, BuildSpec
-from pytest_dockerimg.cleanup import remove_session
+from pytest_dockerimg.cleanup import remove_image, teardown
 from pytest_dockerimg.labels import Identity
+from pytest_dockerimg.ledger import KeepPolicy, Ledger
 
 
 def unique_tag(name: str) -> str:
@@ -87,8 +88,9 @@ def layer_exists(docker_engine, image_id: str) -> bool:
 def test_a_second_session_hits_the_layer_cache_and_no_build_cache_bypasses_it(
     pytester, docker_engine, write_context, assert_no_leaks, fresh_dockerfile
 ):
-    """The session removes its images with `rmi --no-prune`: the next session's build is cached.
-    A --no-build-cache build's layers can never serve as cache: they go with its image."""
+    """The session keeps its images as hidden build cache: the next session's build is cached
+    at every step and gives the same image. A --no-build-cache build's layers can never serve
+    as cache: they go with its image."""
     context = write_context("cache", fresh_dockerfile("RUN echo two > /two", "ENV DONE=1"))
     pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=unique_tag("cache"), extra=""))
 
@@ -98,6 +100,7 @@ def test_a_second_session_hits_the_layer_cache_and_no_build_cache_bypasses_it(
     warm = run_and_read_steps(pytester)
     assert [step[0] for step in warm] == [step[0] for step in cold]
     assert all(cached for _, cached, _ in warm)
+    assert [layer for _, _, layer in warm] == [layer for _, _, layer in cold]  # the very same image
     assert all(layer_exists(docker_engine, layer) for _, _, layer in warm)
 
     rebuilt = run_and_read_steps(pytester, "--no-build-cache")
@@ -170,21 +173,22 @@ def test_unchanged_inputs_skip_the_build_and_ignored_files_do_not_count(docker_e
     context = tmp_path / "ignoring"
     shutil.copytree(request.path.parent.parent / "data" / "ignoring", context)
     spec = BuildSpec.create(context, tag=unique_tag("reuse"))
-    kept = Builder(docker_engine, Identity.create(), keep=True).build(spec)
-    later = Identity.create()
+    kept = Builder(docker_engine, Identity.create(), Ledger(policy=KeepPolicy(images=True))).build(spec)
+    later = [Ledger(), Ledger()]
     try:
         (context / "private.key").write_text("rotated secret\n")
         (context / "logs" / "today.log").write_text("more noise\n")
-        reused = Builder(docker_engine, Identity.create()).build(spec)
+        reused = Builder(docker_engine, Identity.create(), later[0]).build(spec)
         assert reused.reused
         assert reused.id == kept.id
         (context / "app.txt").write_text("changed\n")
-        rebuilt = Builder(docker_engine, later).build(spec)
+        rebuilt = Builder(docker_engine, Identity.create(), later[1]).build(spec)
         assert not rebuilt.reused
         assert rebuilt.id != kept.id
     finally:
-        remove_session(docker_engine.api, later)
-        docker_engine.api.remove_image(kept.id, force=True, noprune=True)
+        assert teardown(docker_engine.api, later).problems == []
+        docker_engine.api.remove_image(spec.tag, noprune=True)  # untag; the image stays if held as cache
+        assert remove_image(docker_engine.api, kept.id) == []
 
 
 def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):

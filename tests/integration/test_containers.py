@@ -308,7 +308,7 @@ def test_wait_command_waits_until_the_command_succeeds(httpd, docker_run):
     )
     elapsed = time.monotonic() - started
 
-    assert worker.exec(["ls", "/ready"]) == (0, "/ready\n")
+    assert worker.exec(["ls", "/ready"])[:2] == (0, "/ready\n")
     assert 1.0 <= elapsed < SOON
 
 
@@ -410,9 +410,9 @@ def test_container_handle(httpd, docker_run, reached_at):
     assert get(f"http://{host}:{port}/").text == PAGE
     assert "response:200" in web.logs()
 
-    exit_code, output = web.exec(["cat", "/www/index.html"])
-    assert (exit_code, output) == (0, PAGE)
-    assert web.exec("sh -c 'echo oops >&2; exit 7'") == (7, "oops\n")
+    result = web.exec(["cat", "/www/index.html"])
+    assert (result.exit_code, result.output) == (0, PAGE)
+    assert web.exec("sh -c 'echo oops >&2; exit 7'") == (7, "oops\n", "", "oops\n")
 
     started = time.monotonic()
     web.stop(timeout=1)  # httpd as PID 1 ignores SIGTERM: killed after 1 s

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from pytest_dockerimg import Image, RegistryError, wait
-from pytest_dockerimg.cleanup import Tracker
+from pytest_dockerimg.cleanup import teardown
+from pytest_dockerimg.ledger import Ledger
 from pytest_dockerimg.registry import Registry
 
 HTTPD_CONTEXT = Path(__file__).parent.parent / "data" / "httpd"
@@ -199,8 +200,8 @@ def test_an_unreachable_registry_url_fails_fast_naming_the_address(pytester):
 def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docker_engine):
     """docker-py reports a failed push in the stream; `push` raises `RegistryError` with the
     engine's message instead of returning a ref that does not exist."""
-    tracker = Tracker(docker_engine.api)
-    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", tracker)
+    ledger = Ledger()
+    dead = Registry(docker_engine, "127.0.0.1:1", "http://127.0.0.1:1", ledger)
     try:
         with pytest.raises(RegistryError) as excinfo:
             dead.push(httpd, "test/dead", tag="v1")
@@ -208,7 +209,7 @@ def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docke
         assert "push of 127.0.0.1:1/test/dead:v1 to the registry at 127.0.0.1:1 failed" in message
         assert "connection refused" in message  # the engine's own words
     finally:
-        assert tracker.close() == []
+        assert teardown(docker_engine.api, [ledger]).problems == []
     assert "127.0.0.1:1/test/dead:v1" not in local_tags(docker_engine)
 
 
@@ -279,3 +280,28 @@ def test_the_registry_stays_on_ipv4_loopback_whatever_the_bind_host(pytester, en
         """
     )
     pytester.runpytest("--docker-bind-host", "::1").assert_outcomes(passed=1)
+
+
+def test_digest_is_what_the_engine_recorded_and_pulls_by_digest(
+    httpd, docker_registry, docker_engine, docker_run
+):
+    """`digest(repository, tag)` is the manifest digest the registry serves (the one `docker
+    push` printed, in the image's RepoDigests); `pull("ADDRESS/repo@sha256:...")` fetches exactly
+    that image, which runs; the digest reference goes at the end of the session."""
+    ref = docker_registry.push(httpd, "test/by-digest", tag="v1")
+    digest = docker_registry.digest("test/by-digest", "v1")
+
+    assert digest.startswith("sha256:")
+    by_digest = f"{docker_registry.address}/test/by-digest@{digest}"
+    assert by_digest in docker_engine.client.images.get(ref).attrs["RepoDigests"]
+
+    docker_engine.client.images.remove(ref, noprune=True)  # `docker rmi` the pushed tag
+    pulled = docker_registry.pull(by_digest)
+    assert pulled.id == httpd.id
+    web = docker_run(pulled, ports=["80"], wait=wait.http(80))
+    assert requests.get(web.url(80), timeout=5).text == PAGE
+
+
+def test_digest_of_an_unknown_tag_raises_registry_error(docker_registry):
+    with pytest.raises(RegistryError, match="no manifest for test/nothing-here:v9"):
+        docker_registry.digest("test/nothing-here", "v9")

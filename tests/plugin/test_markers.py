@@ -1,5 +1,5 @@
-"""Markers: registered, validated at collection (a bad marker is a collection error naming the
-test), and the closest marker wins."""
+"""Markers: registered, validated at collection (a bad marker fails the tests that carry it,
+naming the test, the argument and the fix, while the others run), and the closest marker wins."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ def test_markers_are_registered(pytester):
         ('docker_container("80")', "docker_container takes keyword arguments only*"),
         ('docker_container(ports=["eighty"])', "port spec 'eighty' is not a docker run -p form*"),
         ("docker_container(portz=[80])", "unknown keyword argument(s) portz; docker_run takes ports*"),
-        ('docker_container(wait="http://x")', "wait= takes checks from pytest_dockerimg.wait*"),
+        (
+            'docker_container(wait="http://x")',
+            "wait= got 'http://x'; it takes a check from pytest_dockerimg.wait*",
+        ),
+        ("docker_container(wait=5)", "wait= got 5; it takes a check from pytest_dockerimg.wait*"),
+        ('docker_container(volumes={"/tmp": 5})', "volumes= takes a list of*; got '/tmp': 5"),
         ('docker_container(labels={"pytest-dockerimg": "x"})', "labels=: 'pytest-dockerimg' is reserved*"),
     ],
 )
-def test_a_bad_marker_is_a_collection_error_naming_the_test(pytester, marker, message):
+def test_a_bad_marker_fails_its_test_and_the_others_run(pytester, marker, message):
     pytester.mkdir("web").joinpath("Dockerfile").write_text("FROM busybox:latest\n")
     pytester.makepyfile(
         test_bad=f"""
@@ -49,10 +54,41 @@ def test_a_bad_marker_is_a_collection_error_naming_the_test(pytester, marker, me
         """
     )
     result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.assert_outcomes(errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*invalid docker marker on test_bad.py::test_marked: {message}"])
+
+
+def test_every_bad_marker_of_a_run_is_reported(pytester):
+    pytester.makepyfile(
+        test_one="""
+        import pytest
+
+        @pytest.mark.docker_image("nowhere")
+        def test_first(docker_image):
+            pass
+        """,
+        test_two="""
+        import pytest
+
+        @pytest.mark.docker_container(portz=[80])
+        def test_second(docker_container):
+            pass
+
+        def test_fine():
+            pass
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines(
-        ["*ERROR collecting test_bad.py*", f"test_bad.py::test_marked: invalid docker marker: {message}"]
+        [
+            "invalid docker marker on test_one.py::test_first: build context */nowhere does not exist*",
+            "invalid docker marker on test_two.py::test_second: unknown keyword argument(s) portz*",
+            "ERROR test_one.py::test_first - Failed: invalid docker marker*",
+            "ERROR test_two.py::test_second - Failed: invalid docker marker*",
+        ],
+        consecutive=False,
     )
 
 

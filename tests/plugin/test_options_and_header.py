@@ -70,15 +70,23 @@ def test_choices_are_checked_on_the_command_line(pytester):
 
 
 def test_the_header_names_engine_version_and_address(pytester, docker_engine):
+    pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "collected 2 items",
+            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; "
+            f"{docker_engine.reach.describe()}",
+        ]
+    )
+
+
+def test_without_docker_tests_the_header_leaves_the_engine_alone(pytester, docker_engine):
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [
-            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; "
-            f"{docker_engine.reach.describe()}"
-        ]
-    )
+    assert "docker:" not in result.stdout.str()
 
 
 def test_without_an_engine_docker_tests_are_skipped_with_the_reason(pytester, monkeypatch):

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pytest_dockerimg.cleanup import children_first
 from pytest_dockerimg.engine import explain
 from pytest_dockerimg.errors import BuildError, ContainerExited, NotReady, PortConflict
 from pytest_dockerimg.images import parse_timestamp
@@ -27,13 +26,18 @@ def test_the_mark_round_trips():
         LABEL: "kind=container,session=abc123,host=builder-7/1a2b3c4d,owner=4242,started=99,keep=false"
     }
     assert Mark.of(labels) == Mark("container", "abc123", "builder-7/1a2b3c4d", 4242, 99)
-    image = Mark.of(identity.labels("image", keep=True, inputs="f00", prune=True))
-    assert image == Mark(
-        "image", "abc123", "builder-7/1a2b3c4d", 4242, 99, keep=True, inputs="f00", prune=True
-    )
-    assert identity.made(image)
-    assert not Identity("other", "builder-7/1a2b3c4d", 4242).made(image)
-    assert not Identity("abc123", "another-machine/00000000", 4242).made(image)
+    volume = Mark.of(identity.labels("volume", keep="if-failed"))
+    assert volume == Mark("volume", "abc123", "builder-7/1a2b3c4d", 4242, 99, keep="if-failed")
+    assert volume.kept
+    assert identity.made(volume)
+    assert not Identity("other", "builder-7/1a2b3c4d", 4242).made(volume)
+    assert not Identity("abc123", "another-machine/00000000", 4242).made(volume)
+
+
+def test_marks_of_earlier_versions_read_their_keep_flag():
+    old = "kind=container,session=a,host=h/1,owner=1,started=2,keep=true"
+    assert Mark.of({LABEL: old}).keep == "always"
+    assert Mark.of({LABEL: old.replace("true", "false")}).keep == "never"
 
 
 def test_this_machine_names_the_host_boot_and_pid_namespace():
@@ -93,18 +97,6 @@ def test_engine_timestamps_keep_microseconds():
     assert parse_timestamp("2026-11-27T18:12:47Z") == datetime(2026, 11, 27, 18, 12, 47, tzinfo=timezone.utc)
     assert parse_timestamp(0) is None
     assert parse_timestamp(1_700_000_000) == datetime.fromtimestamp(1_700_000_000, timezone.utc)
-
-
-def test_children_are_removed_before_their_parents():
-    images = [
-        {"Id": "base", "ParentId": ""},
-        {"Id": "final", "ParentId": "label-step"},
-        {"Id": "label-step", "ParentId": "base"},
-        {"Id": "other", "ParentId": "outside"},
-    ]
-    order = children_first(images)
-    assert order.index("final") < order.index("label-step") < order.index("base")
-    assert set(order) == {"base", "final", "label-step", "other"}
 
 
 def test_build_error_message_names_step_exit_code_log_tail_and_layer():

@@ -29,6 +29,9 @@ class ScriptedTarget:
     def logs(self) -> str:
         return self._logs
 
+    def logs_since_start(self) -> str:
+        return self._logs
+
     def address(self, port: int | str) -> tuple[str, int]:
         return "127.0.0.1", 1
 
@@ -103,7 +106,7 @@ def test_wait_accepts_one_check_or_several_and_rejects_anything_else():
     assert len(wait.as_checks(wait.tcp(80))) == 1
     assert len(wait.as_checks([wait.tcp(80), wait.log("ready")])) == 2
     assert wait.as_checks(None) == []
-    with pytest.raises(InvalidSpec, match="wait= takes checks"):
+    with pytest.raises(InvalidSpec, match=r"wait= got .*; it takes a check from pytest_dockerimg\.wait"):
         wait.as_checks(["http://localhost"])  # type: ignore[list-item]
     with pytest.raises(InvalidSpec, match="TCP ports only"):
         wait.tcp("53/udp")

@@ -1,0 +1,59 @@
+"""Tags the session puts on images (builds, commits, pushes, pulls): each is recorded in the
+ledger, before it moves, with the image it named until then, so that teardown (or the watcher
+of a killed session) gives it back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import docker
+from docker.errors import ImageNotFound
+from docker.utils import parse_repository_tag
+
+from .ledger import Entry, Ledger
+
+
+def full_tag(ref: str) -> str:
+    """`repo` -> `repo:latest`; a ref with a tag or a digest stays as it is."""
+    repository, tag = parse_repository_tag(ref)
+    return ref if tag or "@" in ref else f"{repository}:latest"
+
+
+def image_of(api: docker.APIClient, ref: str) -> str | None:
+    """The id of the image `ref` names now, or None."""
+    try:
+        return str(api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
+    except ImageNotFound:
+        return None
+
+
+def record_tag(
+    ledger: Ledger, api: docker.APIClient, ref: str, image_id: str, *, previous: str | None = None
+) -> Entry:
+    """Record that `ref` is about to name `image_id`; `previous` defaults to what it names now."""
+    before = image_of(api, ref) if previous is None else previous
+    return ledger.record("tag", full_tag(ref), image=image_id, previous=before or "")
+
+
+def put_tag(ledger: Ledger, api: docker.APIClient, image_id: str, ref: str) -> Entry:
+    """`docker tag IMAGE REF`, recorded first."""
+    entry = record_tag(ledger, api, ref, image_id)
+    repository, tag = parse_repository_tag(ref)
+    api.tag(image_id, repository, tag or "latest", force=True)
+    return entry
+
+
+def pull_recorded(ledger: Ledger, api: docker.APIClient, ref: str, pull: Callable[[], object]) -> str | None:
+    """Run `pull` (of `ref`) and record what it made: the tag, given back at the end, and the
+    image when it was not in the engine before (an image that was, say a pushed build pulled
+    back, is not the pull's to remove). The pulled image's id, or None when the pull failed."""
+    previous = image_of(api, ref)
+    present = set(api.images(all=True, quiet=True))
+    pull()
+    pulled = image_of(api, ref)
+    if pulled is None or pulled == previous:
+        return pulled
+    if pulled not in present:
+        ledger.record("image", pulled)
+    record_tag(ledger, api, ref, pulled, previous=previous or "")
+    return pulled
