@@ -1,5 +1,5 @@
-"""Parsing of the classic builder's streamed output: log lines, steps (cached or not, how long),
-the resulting image id, the failing step and the last good layer."""
+"""Parsing of the classic builder's streamed output (and podman's, in its own words): log lines,
+steps (cached or not, how long), the resulting image id, the failing step and the last good layer."""
 
 from __future__ import annotations
 

@@ -655,8 +655,9 @@ class Runner:
         if self.reaper is not None and (name is not None or any(b.host_port for b in bindings)):
             self.reaper.wait()  # an earlier test's container may still hold that port or name
 
-        if self.engine.reach.network and not run_kwargs.get("network_mode") and not run_kwargs.get("network"):
-            run_kwargs["network"] = self.engine.reach.network
+        shared = self.engine.reach.network
+        if shared and not attach and not run_kwargs.get("network_mode"):
+            attach = {"network": shared}  # the tests' own network: where they reach containers
         started = time.monotonic()
         container_name = self._container_name(name)
         try:
@@ -687,7 +688,8 @@ class Runner:
                 f"could not create a container from {resolved.ref}: {error.explanation or error}"
             ) from None
         self.ledger.record("container", str(raw.id), scope=self.scope)
-        self._join_shared_network(raw, run_kwargs)
+        if shared and attach.get("network", shared) != shared:
+            self._join_shared_network(raw)
         container = Container(
             raw,
             self.engine,
@@ -738,12 +740,10 @@ class Runner:
                     f"{self.bind_host}, reached at {self.engine.host}) or an interface of that host"
                 )
 
-    def _join_shared_network(self, raw: RawContainer, run_kwargs: dict[str, Any]) -> None:
-        """When the tests run in a container of this engine, the new container goes on the network
-        that container is on (as well as on one given with network=; not with a network_mode)."""
-        network = self.engine.reach.network
-        if network is None or run_kwargs.get("network_mode") or run_kwargs.get("network") in (None, network):
-            return
+    def _join_shared_network(self, raw: RawContainer) -> None:
+        """When the tests run in a container of this engine, a container put on a network of its
+        own (network=) joins the tests' network too, where they reach it."""
+        network = str(self.engine.reach.network)
         try:
             self.engine.api.connect_container_to_network(str(raw.id), network)
         except APIError as error:

@@ -99,29 +99,35 @@ def local_addresses() -> set[str]:
     return {address for address in found if not is_loopback(address)}
 
 
-def container_candidates() -> list[str]:
-    """Ids or names that may be this process's container: ids in its cgroup path and in its mount
-    table (Docker mounts /etc/hostname from /var/lib/docker/containers/<id>/), then the hostname
-    (Docker's default hostname is the short id). Only the engine can confirm one."""
-    candidates: list[str] = []
-    for path in ("/proc/self/cgroup", "/proc/self/mountinfo"):
-        try:
-            text = Path(path).read_text()
-        except OSError:
-            continue
-        candidates += [found for found in _CONTAINER_ID.findall(text) if found not in candidates]
+def _ids_in(path: str) -> list[str]:
+    try:
+        return _CONTAINER_ID.findall(Path(path).read_text())
+    except OSError:
+        return []
+
+
+def container_candidates() -> list[tuple[str, bool]]:
+    """Ids or names that may be this process's container, each with whether our own cgroup
+    names it: ids in the cgroup path, ids in the mount table (Docker mounts /etc/hostname from
+    /var/lib/docker/containers/<id>/; a host's table also lists its containers' mounts), then the
+    hostname (Docker's default hostname is the short id). Only the engine can confirm one."""
+    candidates = [(found, True) for found in dict.fromkeys(_ids_in("/proc/self/cgroup"))]
+    seen = {found for found, _ in candidates}
+    candidates += [
+        (found, False) for found in dict.fromkeys(_ids_in("/proc/self/mountinfo")) if found not in seen
+    ]
     hostname = socket.gethostname()
     if _DEFAULT_HOSTNAME.match(hostname):
-        candidates.append(hostname)
+        candidates.append((hostname, False))
     return candidates
 
 
 def own_container(client: docker.DockerClient) -> dict[str, Any] | None:
     """The engine's record of the container this process runs in, or None: a candidate counts
-    when the engine knows it as a running container whose addresses are this process's (or
-    that shares the host's network, or that our cgroup names)."""
+    when the engine knows it as a running container whose addresses are this process's, or
+    that our own cgroup names and that shares the host's network."""
     mine = local_addresses()
-    for candidate in container_candidates():
+    for candidate, from_cgroup in container_candidates():
         try:
             attrs = client.api.inspect_container(candidate)
         except (DockerException, requests.RequestException):
@@ -135,7 +141,6 @@ def own_container(client: docker.DockerClient) -> dict[str, Any] | None:
             for address in (network.get("IPAddress"), network.get("GlobalIPv6Address"))
             if address
         }
-        from_cgroup = len(candidate) == 64
         if addresses & mine or (from_cgroup and _network_mode(attrs) == "host"):
             return dict(attrs)
     return None

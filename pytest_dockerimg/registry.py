@@ -56,6 +56,23 @@ def _stream_errors(chunks: Iterable[Mapping[str, Any]]) -> list[str]:
     return errors
 
 
+def _failure(error: Exception) -> str:
+    """The engine's words for a failed push or pull. docker-py raises KeyError for an error
+    body without a "message" (podman's push errors): the HTTP error behind it has the body."""
+    if isinstance(error, KeyError) and isinstance(error.__context__, requests.HTTPError):
+        response = error.__context__.response
+        try:
+            body = response.json() if response is not None else {}
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        detail = body.get("errorDetail") or {}
+        return str(body.get("error") or detail.get("message") or error.__context__)
+    if isinstance(error, KeyError):
+        raise error
+    return str(getattr(error, "explanation", None) or error)
+
+
 class Registry:
     """A registry that the engine pushes to (`address`) and that tests query over HTTP (`url`)."""
 
@@ -97,8 +114,8 @@ class Registry:
             ) from None
         try:
             errors = _stream_errors(self.engine.api.push(target, tag=tag, stream=True, decode=True))
-        except (DockerException, requests.RequestException) as error:
-            errors = [str(error)]
+        except (DockerException, requests.RequestException, KeyError) as error:
+            errors = [_failure(error)]
         if errors:
             raise RegistryError(f"push of {ref} to the registry at {self.address} failed: {errors[-1]}")
         return ref
@@ -112,8 +129,8 @@ class Registry:
         def pull() -> None:
             try:
                 errors.extend(_stream_errors(self.engine.api.pull(ref, stream=True, decode=True)))
-            except (APIError, DockerException, requests.RequestException) as error:
-                errors.append(str(getattr(error, "explanation", None) or error))
+            except (DockerException, requests.RequestException, KeyError) as error:
+                errors.append(_failure(error))
 
         pull_recorded(self.ledger, self.engine.api, ref, pull)
         if errors:

@@ -250,6 +250,8 @@ def _limits(engine: Engine) -> dict[str, str | None]:
         if same_files and loopback
         else f"the engine is not on the test's machine: {here}",
         "git_context": "podman cannot build from a git URL" if is_podman(engine) else None,
+        # podman builds OCI images, which keep no HEALTHCHECK (and runs checks from systemd timers).
+        "healthcheck": "podman's OCI images keep no HEALTHCHECK" if is_podman(engine) else None,
         # Docker's userland proxy accepts on a published port before the service listens; it
         # serves loopback connections (others are NATed straight to the container).
         "userland_proxy": None

@@ -50,7 +50,7 @@ start() {
     host_docker rm -f "$NAME" >/dev/null 2>&1 || true
     log "starting $NAME"
     # shellcheck disable=SC2046
-    host_docker run -d --name "$NAME" --hostname "$NAME" \
+    host_docker run -d --name "$NAME" --hostname "$NAME" -e PODMAN_IGNORE_CGROUPSV1_WARNING=1 \
       $(cap_flags) \
       --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
       --security-opt systempaths=unconfined \

@@ -145,10 +145,16 @@ def test_a_failing_run_raises_build_error_with_a_runnable_last_good_layer(
 
 def test_buildkit_only_syntax_gets_an_error_that_says_so(docker_build, write_context):
     context = write_context("heredoc", "FROM busybox:latest\nRUN <<EOF\necho hi\nEOF\n")
-    # Refused before building: the classic builder runs nothing for a heredoc, and the BuildKit
-    # built into engines before 23.0 does not read them.
-    with pytest.raises(BuildError, match=r"line 2: a heredoc"):
+    # Refused before building by the classic builder (which runs nothing for a heredoc) and by
+    # the BuildKit built into engines before 23.0; engines of 23.0 and later build it.
+    failure = None
+    try:
         docker_build(context)
+    except BuildError as error:
+        failure = str(error)
+    if failure is None:
+        pytest.skip("engine-specific (heredoc): this engine's builder runs heredocs (Docker 23+, podman)")
+    assert "line 2: a heredoc" in failure, failure
 
 
 def test_dockerignore_keeps_files_out_of_the_context(docker_build, docker_run):
@@ -235,7 +241,7 @@ def test_docker_pull_fails_clearly_when_the_base_cannot_be_pulled(
 ):
     """A base image that exists only locally: --docker-pull must fail, and say why."""
     local_base = f"pytest-dockerimg-local/base:{uuid.uuid4().hex[:8]}"
-    docker_engine.client.images.get("busybox:latest").tag(local_base)
+    docker_engine.client.images.get("busybox:latest").tag(*local_base.split(":"))  # podman: repo, tag apart
     try:
         context = write_context("pulled", fresh_dockerfile("RUN true", base=local_base))
         pytester.makepyfile(

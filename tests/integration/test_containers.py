@@ -272,9 +272,10 @@ def test_wait_log_waits_for_a_line(httpd, docker_run):
     assert 1.0 <= elapsed < SOON
 
 
-def test_wait_healthy_waits_for_the_healthcheck(docker_build, docker_run):
+def test_wait_healthy_waits_for_the_healthcheck(docker_build, docker_run, engine_can):
     """`wait.healthy()` returns once the image's HEALTHCHECK passes (every second here: the
     engine takes `--interval=1s`)."""
+    engine_can("healthcheck")
     image = docker_build("../data/healthcheck")
     assert image.attrs["Config"]["Healthcheck"]["Interval"] == 1_000_000_000  # 1 s, in ns
 

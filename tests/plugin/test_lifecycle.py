@@ -86,7 +86,9 @@ def test_an_interrupted_run_tears_down_before_it_exits(docker_engine, sleeping_s
     assert not tag_exists(docker_engine, tag)
 
 
-def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(docker_engine, sleeping_session, wait_until):
+def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
+    docker_engine, sleeping_session, wait_until
+):
     process, name, tag = sleeping_session()
     assert container_exists(docker_engine, name)
     assert tag_exists(docker_engine, tag)
@@ -172,7 +174,7 @@ def test_a_tag_the_user_had_goes_back_to_their_image(pytester, docker_engine, fr
     """A build tagged `test/mine:v1` moves that tag to the plugin's image for the session; at
     the end it goes back to the image that had it before."""
     tag = f"test/mine:{uuid.uuid4().hex[:8]}"
-    docker_engine.client.images.get("busybox:latest").tag(tag)
+    docker_engine.client.images.get("busybox:latest").tag(*tag.split(":"))  # podman: repo, tag apart
     pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile())
     pytester.makepyfile(
         f"""

@@ -30,7 +30,10 @@ def test_markers_are_registered(pytester):
         ('docker_container("80")', "docker_container takes keyword arguments only*"),
         ('docker_container(ports=["eighty"])', "port spec 'eighty' is not a docker run -p form*"),
         ("docker_container(portz=[80])", "unknown keyword argument(s) portz; docker_run takes ports*"),
-        ('docker_container(wait="http://x")', "wait= got 'http://x'; it takes a check from pytest_dockerimg.wait*"),
+        (
+            'docker_container(wait="http://x")',
+            "wait= got 'http://x'; it takes a check from pytest_dockerimg.wait*",
+        ),
         ("docker_container(wait=5)", "wait= got 5; it takes a check from pytest_dockerimg.wait*"),
         ('docker_container(volumes={"/tmp": 5})', "volumes= takes a list of*; got '/tmp': 5"),
         ('docker_container(labels={"pytest-dockerimg": "x"})', "labels=: 'pytest-dockerimg' is reserved*"),

@@ -181,3 +181,25 @@ def test_progress_names_the_running_step_after_the_quiet_period_and_keeps_a_hear
         "building web: Step 2/3 : RUN apt-get update (running for 20 s)",
         "building web: Step 3/3 : EXPOSE 80",
     ]
+
+
+def test_a_push_error_without_a_message_field_keeps_the_engines_words():
+    """docker-py raises KeyError for an error body without "message" (podman's failed pushes
+    answer `{"error": ..., "errorDetail": ...}`); the registry reports the body's error."""
+    import requests
+
+    from pytest_dockerimg.registry import _failure
+
+    response = requests.Response()
+    response.status_code = 500
+    response._content = b'{"errorDetail": {"message": "dial tcp 127.0.0.1:1: connect: connection refused"}}'
+
+    def docker_py_push() -> None:  # what docker-py's error translation does with such a body
+        try:
+            raise requests.HTTPError("500 Server Error", response=response)
+        except requests.HTTPError as http_error:
+            raise KeyError("message") from http_error
+
+    with pytest.raises(KeyError) as raised:
+        docker_py_push()
+    assert _failure(raised.value) == "dial tcp 127.0.0.1:1: connect: connection refused"
