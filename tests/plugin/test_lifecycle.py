@@ -120,6 +120,9 @@ def test_the_next_session_sweeps_what_a_dead_session_left_and_touches_nothing_el
     doomed = [create(dead.labels("container")), create(reused_pid.labels("container"))]
     untouchable = [
         create(dead.labels("container", keep="always")),
+        # Kept by --keep-containers failed in a session whose ledger only its owner can read:
+        # the keep decision travels with the container, so no other session removes it.
+        create(dead.labels("container", keep="if-failed")),
         create(alive.labels("container")),
         create(other_namespace.labels("container")),
         create({"team": "web"}),
