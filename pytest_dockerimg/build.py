@@ -351,7 +351,7 @@ class Builder:
         repository, name = parse_repository_tag(tag)
         self.engine.api.tag(image_id, repository, name or "latest", force=True)
         if self._claims is None:
-            self._claims = TagClaims()
+            self._claims = TagClaims(engine=self.engine.endpoint or self.engine.address)
         identity = self.identity
         other = self._claims.claim(
             tag, identity.session, Owner(identity.owner, identity.started, identity.host), image_id

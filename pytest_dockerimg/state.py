@@ -155,23 +155,25 @@ class KeptImages:
 
 
 class TagClaims:
-    """Which live session has moved a tag onto its own build: a second session building the same
-    tag is told, and each session's `docker_run("repo:tag")` runs its own build."""
+    """Which live session has moved a tag of `engine` onto its own build: a second session
+    building the same tag is told, and each session's `docker_run("repo:tag")` runs its own
+    build. (The same tag on another engine is another tag.)"""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str) -> None:
         self.folder = state_dir() / "tags"
         self.folder.mkdir(exist_ok=True, mode=0o700)
+        self.engine = engine
 
     def claim(self, tag: str, session: str, owner: Owner, image_id: str) -> dict[str, Any] | None:
         """Record the claim; the claim it replaced (another session's), if any."""
-        path = self.folder / f"{_key(tag)}.json"
+        path = self.folder / f"{_key(self.engine + ' ' + tag)}.json"
         with FileLock(str(path) + ".lock"):
             previous = _json(path)
             _write_json(path, {"tag": tag, "session": session, "image": image_id, **owner.__dict__})
         return dict(previous) if isinstance(previous, dict) and previous.get("session") != session else None
 
     def release(self, tag: str, session: str) -> None:
-        path = self.folder / f"{_key(tag)}.json"
+        path = self.folder / f"{_key(self.engine + ' ' + tag)}.json"
         with FileLock(str(path) + ".lock"):
             current = _json(path)
             if isinstance(current, dict) and current.get("session") == session:
