@@ -28,7 +28,7 @@ PLUGIN_DIRS = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,7 @@ def _cache_key(setting: str, engine_id: str, environ: Mapping[str, str], clis: l
 
 def _load(cache: Path, key: str) -> Choice | None:
     try:
-        record = json.loads(cache.read_text())
-        if record.get("key") != key:
-            return None
-        found = record["choice"]
+        found = json.loads(cache.read_text())[key]
         cli = Cli(**found["cli"]) if found.get("cli") else None
         return Choice(found["builder"], found["reason"], cli)
     except (OSError, ValueError, KeyError, TypeError):
@@ -158,10 +155,18 @@ def _load(cache: Path, key: str) -> Choice | None:
 
 
 def _save(cache: Path, key: str, choice: Choice) -> None:
+    """Add the choice under its key: sessions on other engines or environments keep theirs."""
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            records = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            records = {}
+        if not isinstance(records, dict) or len(records) > 50:
+            records = {}
+        records[key] = asdict(choice)
         temporary = cache.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"key": key, "choice": asdict(choice)}))
+        temporary.write_text(json.dumps(records))
         temporary.replace(cache)
     except OSError:
         pass  # a cache only
