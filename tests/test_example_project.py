@@ -23,6 +23,8 @@ def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine, bui
     choice = request.config.stash[SESSION_KEY].builder_choice()
     if builder == "buildkit" and choice.cli is None:
         pytest.skip(f"no docker CLI here builds with BuildKit: {choice.reason}")
+    api = docker_engine.api
+    before = example_tags(api)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -44,15 +46,18 @@ def test_the_example_project_passes_and_leaves_nothing_behind(docker_engine, bui
     assert process.returncode == 0, output
     assert re.fullmatch(r"=+ \d+ passed in [\d.]+s( \(\S+\))? =+", summary), summary
 
-    api = docker_engine.api
     marks = [Mark.of(c.get("Labels")) for c in api.containers(all=True, filters=ALL)]
     marks += [Mark.of(n.get("Labels")) for n in api.networks(filters=ALL)]
     marks += [Mark.of(v.get("Labels")) for v in api.volumes(filters=ALL).get("Volumes") or []]
-    marks += [Mark.of(n.get("Labels")) for n in api.networks(filters=ALL)]
     assert [mark for mark in marks if mark and mark.owner == process.pid] == []
-    tags = {tag for image in api.images() for tag in image.get("RepoTags") or []}
-    assert not {
-        tag
-        for tag in tags
+    assert example_tags(api) == before, "the example's tags are gone, or back where they were"
+
+
+def example_tags(api) -> set[str]:
+    """The example project's tags in the engine, with the image each names."""
+    return {
+        f"{tag}@{image['Id']}"
+        for image in api.images()
+        for tag in image.get("RepoTags") or []
         if tag.startswith(("test/static_web", "test/web_redis")) or "/test/static_web:" in tag
     }
