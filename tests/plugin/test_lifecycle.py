@@ -95,8 +95,8 @@ def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert wait_until(
-        lambda: not container_exists(docker_engine, name) and not tag_exists(docker_engine, tag), timeout=15
-    ), "the watcher did not remove the killed session's container and image within 15 s"
+        lambda: not container_exists(docker_engine, name) and not tag_exists(docker_engine, tag), timeout=30
+    ), "the watcher did not remove the killed session's container and image within 30 s"
 
 
 def dead_pid() -> int:
