@@ -26,7 +26,7 @@ from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
 from .state import Owner, SessionFiles, state_dir
 from .stats import Stats
-from .watcher import start_watcher, sweep_stale
+from .watcher import start_reaping_as_init, start_watcher, sweep_stale
 
 
 @dataclass
@@ -126,6 +126,7 @@ class DockerSession:
             self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
             self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
             start_watcher(identity, engine.endpoint or engine.address)
+            start_reaping_as_init()
             self.swept = sweep_stale(engine.api, identity)
             self.problems += self.swept.problems
         return engine

@@ -13,9 +13,13 @@ machine whose owner is gone (the watcher can be killed too, e.g. with a whole cg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import docker
 
@@ -119,3 +123,34 @@ def sweep_stale(api: docker.APIClient, identity: Identity) -> Removed:
 
     removed += sweep_labels(api, stale)
     return removed
+
+
+_reaping = threading.Event()
+
+
+def start_reaping_as_init() -> None:
+    """With pytest as PID 1 (a container started without `--init`), orphans are reparented to
+    this process and nothing reaps them: a watcher whose session ended (a pytest run in a
+    subprocess) would stay a zombie until the container stops. Reap those, and only those:
+    zombies that lead a session of their own (the watcher calls setsid), so that the exit status
+    of a child that subprocess.Popen waits for is never taken from it."""
+    if os.getpid() != 1 or _reaping.is_set():
+        return
+    _reaping.set()
+
+    def reap() -> None:
+        while True:
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    fields = Path(entry.path, "stat").read_text().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                state, parent, session = fields[0], int(fields[1]), int(fields[3])
+                if state == "Z" and parent == 1 and session == int(entry.name):
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(int(entry.name), os.WNOHANG)
+            time.sleep(1.0)
+
+    threading.Thread(target=reap, name="dockerimg-reap-orphans", daemon=True).start()

@@ -216,9 +216,12 @@ def test_the_built_in_buildkit_of_an_older_cli_builds_and_fails_alike(
     assert debug.decode().split() == ["700", docker_engine.client.version()["Arch"]]
 
 
-def test_auto_never_picks_a_cli_that_talks_to_another_engine(tmp_path):
+def test_auto_never_picks_a_cli_that_talks_to_another_engine(tmp_path, docker_engine):
     """The daemon ID that `docker info` gives must be the plugin's engine's: else classic, and the
     reason names each CLI it tried."""
+    here = choose_builder("auto", docker_engine.client.info()["ID"], tmp_path / "here.json")
+    if here.cli is None:
+        pytest.skip(f"no docker CLI here builds with BuildKit at all: {here.reason}")
     choice = choose_builder("auto", "NOT:THE:ENGINE", tmp_path / "choice.json")
     assert choice.builder == "classic"
     assert choice.cli is None

@@ -15,6 +15,7 @@ import pytest
 from docker.errors import NotFound
 
 from pytest_dockerimg.labels import Identity, process_started, this_machine
+from pytest_dockerimg.plugin import SESSION_KEY
 
 SLEEPING_TEST = """
 import pathlib
@@ -303,10 +304,13 @@ def test_the_watcher_is_small_and_leaves_after_a_clean_end(pytester, docker_engi
 
 @pytest.mark.parametrize("builder", ["buildkit", "classic"])
 def test_a_tag_you_had_on_the_very_image_a_build_makes_stays_yours(
-    pytester, docker_engine, fresh_dockerfile, builder
+    pytester, docker_engine, fresh_dockerfile, builder, request
 ):
     """The same inputs make the same image: when your tag already names it, the session that
     builds it again leaves the tag and the image alone."""
+    choice = request.config.stash[SESSION_KEY].builder_choice()
+    if builder == "buildkit" and choice.cli is None:
+        pytest.skip(f"no docker CLI here builds with BuildKit: {choice.reason}")
     tag = f"test/yours:{uuid.uuid4().hex[:8]}"
     pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile(f"ENV TAG={tag}"))
     pytester.makepyfile(
