@@ -123,11 +123,12 @@ class DockerSession:
             self.used = True
             identity = self.identity
             # Workers too: their ledgers must be found by whoever sweeps for a killed owner.
-            self.files.write_owner(Owner(identity.owner, identity.started, identity.host))
+            endpoint = engine.endpoint or engine.address
+            self.files.write_owner(Owner(identity.owner, identity.started, identity.host, endpoint))
             self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
-            start_watcher(identity, engine.endpoint or engine.address)
+            start_watcher(identity, endpoint)
             start_reaping_as_init()
-            self.swept = sweep_stale(engine.api, identity)
+            self.swept = sweep_stale(engine.api, identity, endpoint)
             self.problems += self.swept.problems
         return engine
 

@@ -74,11 +74,13 @@ def _key(text: str) -> str:
 
 @dataclass(frozen=True)
 class Owner:
-    """The process that owns a session: its pid, when it started, and on which machine."""
+    """The process that owns a session: its pid, when it started, on which machine, and the
+    engine the session used (a ledger is replayed against that engine only)."""
 
     pid: int
     started: int
     host: str
+    engine: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,13 @@ def sessions() -> Iterator[tuple[SessionFiles, Owner | None]]:
             continue
         owner = _json(folder / "owner.json")
         try:
-            found = Owner(int(owner["pid"]), int(owner["started"]), str(owner["host"])) if owner else None
+            found = (
+                Owner(
+                    int(owner["pid"]), int(owner["started"]), str(owner["host"]), str(owner.get("engine", ""))
+                )
+                if owner
+                else None
+            )
         except (KeyError, TypeError, ValueError):
             found = None
         yield SessionFiles(folder.name), found

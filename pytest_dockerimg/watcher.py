@@ -73,12 +73,12 @@ def start_watcher(identity: Identity, engine_address: str) -> int | None:
     )
 
 
-def _tear_down_sessions(api: docker.APIClient, dead: Callable[[Owner], bool]) -> Removed:
-    """Tear down, from their ledgers, the sessions here whose owner `dead` says is gone, and
-    forget them."""
+def _tear_down_sessions(api: docker.APIClient, engine: str, dead: Callable[[Owner], bool]) -> Removed:
+    """Tear down, from their ledgers, the sessions on `engine` whose owner `dead` says is gone,
+    and forget them. (A ledger of another engine names ids and tags of that engine.)"""
     removed = Removed()
     for files, owner in sessions():
-        if owner is None or not dead(owner):
+        if owner is None or (owner.engine and owner.engine != engine) or not dead(owner):
             continue
         removed += teardown(api, [Ledger.load(path) for path in files.ledger_paths()])
         files.remove()
@@ -89,7 +89,10 @@ def sweep_owner(owner: int, started: int, host: str) -> Removed:
     """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
     client = docker.from_env(timeout=30)
     try:
-        removed = _tear_down_sessions(client.api, lambda o: o == Owner(owner, started, host))
+        engine = os.environ.get("DOCKER_HOST", "")
+        removed = _tear_down_sessions(
+            client.api, engine, lambda o: (o.pid, o.started, o.host) == (owner, started, host)
+        )
         removed += sweep_labels(
             client.api,
             lambda mark: (
@@ -105,12 +108,12 @@ def _dead(owner: int, started: int) -> bool:
     return not process_alive(owner, started)
 
 
-def sweep_stale(api: docker.APIClient, identity: Identity) -> Removed:
+def sweep_stale(api: docker.APIClient, identity: Identity, engine: str) -> Removed:
     """Remove what sessions from this machine left behind when their owner process is gone:
     this user's from their ledgers, anyone's labelled containers, networks and volumes that
     were not kept on purpose."""
     removed = _tear_down_sessions(
-        api, lambda owner: owner.host == identity.host and _dead(owner.pid, owner.started)
+        api, engine, lambda owner: owner.host == identity.host and _dead(owner.pid, owner.started)
     )
 
     def stale(mark: Mark) -> bool:

@@ -52,25 +52,7 @@ start() {
   }
   load_base_images host_docker exec -i "$NAME" docker
   log "up: Docker $(DOCKER_HOST=tcp://$ip:$PORT "$HOST_DOCKER" version -f '{{.Server.Version}}') at tcp://$ip:$PORT"
-  env_
+  container_engine_env
 }
 
-env_() {
-  running || die "$NAME is not running (dind.sh start)"
-  echo "export DOCKER_HOST=tcp://$(address):$PORT"
-}
-
-stop() {
-  if host_docker inspect "$NAME" >/dev/null 2>&1; then
-    log "removing $NAME"
-    host_docker rm -f "$NAME" >/dev/null
-  fi
-}
-
-case "${1:-}" in
-  start) start ;;
-  env) env_ ;;
-  stop) stop ;;
-  purge) stop; host_docker volume rm "$VOLUME" >/dev/null 2>&1 || true ;;
-  *) echo "usage: $0 start|stop|env|purge" >&2; exit 2 ;;
-esac
+container_engine_main "$@"

@@ -100,3 +100,28 @@ runner_image() {
   rm -rf "$root"
   log "cached as $RUNNER_IMAGE"
 }
+
+# The commands of an engine that runs in a container of this machine's engine, reached over TCP
+# at its bridge address: the script sets NAME, PORT and VOLUME and defines start, running and
+# address; this gives env, stop and purge, and reads the command line.
+container_engine_env() {
+  running || die "$NAME is not running ($SCRIPT_NAME.sh start)"
+  echo "export DOCKER_HOST=tcp://$(address):$PORT"
+}
+
+container_engine_stop() {
+  if host_docker inspect "$NAME" >/dev/null 2>&1; then
+    log "removing $NAME"
+    host_docker rm -f "$NAME" >/dev/null
+  fi
+}
+
+container_engine_main() {
+  case "${1:-}" in
+    start) start ;;
+    env) container_engine_env ;;
+    stop) container_engine_stop ;;
+    purge) container_engine_stop; host_docker volume rm "$VOLUME" >/dev/null 2>&1 || true ;;
+    *) echo "usage: $0 start|stop|env|purge" >&2; exit 2 ;;
+  esac
+}

@@ -164,21 +164,27 @@ def test_the_stale_sweep_tears_down_dead_sessions_from_their_ledgers():
     me = Identity.create()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    for session, pid in (("dead-one", dead.pid), ("live-one", os.getpid())):
+    here = "unix:///var/run/docker.sock"
+    for session, pid, engine in (
+        ("dead-one", dead.pid, here),
+        ("live-one", os.getpid(), here),
+        ("dead-on-another-engine", dead.pid, "tcp://10.0.0.9:2375"),  # its ids are not this engine's
+    ):
         files = SessionFiles(session)
-        files.write_owner(Owner(pid, 0, me.host))
+        files.write_owner(Owner(pid, 0, me.host, engine))
         ledger = Ledger(files.ledger_path(pid))
         ledger.record("container", f"{session}-container")
         ledger.record("tag", "web:v1", image="sha256:killed", previous="sha256:user")
     api = RecordingApi(images={"web:v1": "sha256:killed", "u": "sha256:user"})
 
-    removed = sweep_stale(api, me)  # type: ignore[arg-type]
+    removed = sweep_stale(api, me, here)  # type: ignore[arg-type]
 
     assert ("remove_container", "dead-one-container") in api.calls
     assert ("remove_container", "live-one-container") not in api.calls
+    assert ("remove_container", "dead-on-another-engine-container") not in api.calls
     assert api.images["web:v1"] == "sha256:user"
     assert removed.containers == 1
-    assert [files.session for files, _ in state.sessions()] == ["live-one"]
+    assert [files.session for files, _ in state.sessions()] == ["dead-on-another-engine", "live-one"]
 
 
 def test_the_state_folder_is_private(private_tmp: Path):
