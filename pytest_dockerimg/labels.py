@@ -130,10 +130,6 @@ class Mark:
         session's own ledger knows how its test ended)."""
         return self.keep != "never"
 
-    @property
-    def owner_alive(self) -> bool:
-        return process_alive(self.owner, self.started)
-
 
 @dataclass(frozen=True)
 class Identity:

@@ -22,8 +22,6 @@ fi
 VOLUME=$NAME-data
 PORT=2375
 
-address() { host_docker inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME" 2>/dev/null; }
-running() { [ "$(host_docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ]; }
 
 start() {
   forky_image
@@ -43,13 +41,7 @@ start() {
           --cgroup-parent=/$NAME >/var/log/dockerd.log 2>&1" >/dev/null
   fi
   local ip
-  ip=$(address)
-  [ -n "$ip" ] || die "$NAME has no address on the default bridge"
-  check_bridge_route "$ip"
-  wait_for_engine "tcp://$ip:$PORT" 120 || {
-    host_docker exec "$NAME" tail -20 /var/log/dockerd.log >&2 || true
-    die "the engine in $NAME does not answer at tcp://$ip:$PORT"
-  }
+  ip=$(container_engine_wait /var/log/dockerd.log "the engine in $NAME")
   load_base_images host_docker exec -i "$NAME" docker
   log "up: Docker $(DOCKER_HOST=tcp://$ip:$PORT "$HOST_DOCKER" version -f '{{.Server.Version}}') at tcp://$ip:$PORT"
   container_engine_env

@@ -102,8 +102,23 @@ runner_image() {
 }
 
 # The commands of an engine that runs in a container of this machine's engine, reached over TCP
-# at its bridge address: the script sets NAME, PORT and VOLUME and defines start, running and
-# address; this gives env, stop and purge, and reads the command line.
+# at its bridge address: the script sets NAME, PORT and VOLUME and defines start; this gives
+# the rest, and reads the command line.
+address() { host_docker inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME" 2>/dev/null; }
+running() { [ "$(host_docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ]; }
+
+container_engine_wait() {  # container_engine_wait LOG WHAT: wait until it answers; print its address
+  local ip
+  ip=$(address)
+  [ -n "$ip" ] || die "$NAME has no address on the default bridge"
+  check_bridge_route "$ip"
+  wait_for_engine "tcp://$ip:$PORT" 120 || {
+    host_docker exec "$NAME" tail -20 "$1" >&2 || true
+    die "$2 does not answer at tcp://$ip:$PORT"
+  }
+  echo "$ip"
+}
+
 container_engine_env() {
   running || die "$NAME is not running ($SCRIPT_NAME.sh start)"
   echo "export DOCKER_HOST=tcp://$(address):$PORT"

@@ -17,8 +17,6 @@ NAME=pytest-dockerimg-podman
 VOLUME=$NAME-storage
 PORT=2375
 
-address() { host_docker inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME" 2>/dev/null; }
-running() { [ "$(host_docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ]; }
 
 read -r -d '' SETUP <<'SH' || true
 mkdir -p /etc/containers/containers.conf.d /etc/containers/registries.conf.d
@@ -60,13 +58,7 @@ start() {
       "$FORKY_IMAGE" sh -c "$SETUP" >/dev/null
   fi
   local ip
-  ip=$(address)
-  [ -n "$ip" ] || die "$NAME has no address on the default bridge"
-  check_bridge_route "$ip"
-  wait_for_engine "tcp://$ip:$PORT" 120 || {
-    host_docker exec "$NAME" tail -20 /var/log/podman.log >&2 || true
-    die "podman in $NAME does not answer at tcp://$ip:$PORT"
-  }
+  ip=$(container_engine_wait /var/log/podman.log "podman in $NAME")
   # podman names loaded images localhost/NAME unless they carry a registry: load them as docker.io/.
   local image
   for image in "${BASE_IMAGES[@]}"; do
