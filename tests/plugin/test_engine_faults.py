@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dockerimg.cleanup import remove_container
 from pytest_dockerimg.labels import ALL, Mark
 
 
@@ -77,7 +78,7 @@ def frozen_engine_proxy(pytester, docker_engine, monkeypatch):
     for container in docker_engine.api.containers(all=True, filters=ALL):
         mark = Mark.of(container.get("Labels"))
         if mark is not None and mark.owner == outer and container["Names"][0].startswith("/test_"):
-            docker_engine.api.remove_container(container["Id"], force=True)
+            remove_container(docker_engine.api, container["Id"])  # the session may be at it too
 
 
 def test_a_frozen_engine_fails_the_test_in_bounded_time_and_the_run_goes_on(pytester, frozen_engine_proxy):
