@@ -2,11 +2,13 @@
 identity of one test session.
 
 Each carries one label, `pytest-dockerimg=kind=<container|network|volume>,session=<id>,
-host=<machine>,owner=<pid>,started=<ticks>,keep=<false|true|if-failed>`: what it is, which
-session made it, on which machine (hostname, boot and pid namespace), which process owns that
-session and when that process started (the watcher and the stale sweep check that it still
-lives), and the keep decision it was created with, so that a sweep by any user's session can
-tell a kept container from a leaked one.
+host=<machine>,owner=<pid>,started=<ticks>,keep=<false|true|if-failed>[,in=<container>]`: what
+it is, which session made it, on which machine (hostname, boot and pid namespace), which process
+owns that session and when that process started (the watcher and the stale sweep check that it
+still lives), and the keep decision it was created with, so that a sweep by any user's session
+can tell a kept container from a leaked one. `in` names the container of the same engine the
+session ran in (a dev container, a CI job with the socket mounted) and when that container
+started: when it is gone or was restarted, so is the session, whatever machine looks.
 
 Images carry no mark: a built image is exactly what `docker build` makes. The session ledger
 (ledger.py) records the images a session made. Docker copies an image's labels to what is made
@@ -19,10 +21,11 @@ import hashlib
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 LABEL = "pytest-dockerimg"
 ALL = {"label": [LABEL]}
@@ -93,6 +96,7 @@ class Mark:
     owner: int
     started: int = 0
     keep: str = "never"
+    container: str = ""
 
     def value(self) -> str:
         fields = {
@@ -102,6 +106,7 @@ class Mark:
             "owner": str(self.owner),
             "started": str(self.started),
             "keep": _KEEP_WRITTEN.get(self.keep, self.keep),
+            "in": self.container,
         }
         return ",".join(f"{key}={value}" for key, value in fields.items() if value)
 
@@ -120,6 +125,7 @@ class Mark:
                 owner=int(fields["owner"]),
                 started=int(fields.get("started") or 0),
                 keep=_KEEP_VALUES.get(fields.get("keep", ""), "never"),
+                container=fields.get("in", ""),
             )
         except (KeyError, ValueError):
             return None
@@ -131,14 +137,23 @@ class Mark:
         return self.keep != "never"
 
 
+def container_key(attrs: Mapping[str, Any]) -> str:
+    """`<short id>.<start key>` of a container, from its inspect record: it names that container
+    for as long as it runs without a restart."""
+    started = str((attrs.get("State") or {}).get("StartedAt") or "")
+    return f"{str(attrs.get('Id', ''))[:12]}.{hashlib.sha1(started.encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Which test session, owned by which process on which machine, creates resources."""
+    """Which test session, owned by which process on which machine (in which container of the
+    engine, when it runs in one: see `container_key`), creates resources."""
 
     session: str
     host: str
     owner: int
     started: int = 0
+    container: str = ""
 
     @classmethod
     def create(
@@ -154,7 +169,8 @@ class Identity:
 
     def labels(self, kind: Kind, *, keep: str = "never") -> dict[str, str]:
         """The label for a new resource: `identity.labels("container", keep="if-failed")`."""
-        return {LABEL: Mark(kind, self.session, self.host, self.owner, self.started, keep).value()}
+        mark = Mark(kind, self.session, self.host, self.owner, self.started, keep, self.container)
+        return {LABEL: mark.value()}
 
     def made(self, mark: Mark | None) -> bool:
         """Whether `mark` says this session made the resource (kept ones included)."""

@@ -24,6 +24,8 @@ import docker
 import requests
 from docker.errors import DockerException
 
+from .labels import container_key
+
 LOOPBACK = "127.0.0.1"
 # Engine addresses that name this machine (a client dialling 0.0.0.0 reaches the local host).
 _THIS_MACHINE = {"", "localhost", "0.0.0.0", "::"}
@@ -36,7 +38,8 @@ class Reach:
     """The session's answer. `host`: where ports published on all interfaces are reached;
     `bind_host`: the interface for ports that name none; `remote`: the engine's loopback is not
     this machine's; `network`: set when containers are reached at their own address on that
-    network (shared with `own_container`, the test process's container); `why`: for the header."""
+    network (shared with `own_container`, the test process's container); `container`: the
+    `labels.container_key` of the container the tests run in, if any; `why`: for the header."""
 
     host: str
     bind_host: str
@@ -44,6 +47,7 @@ class Reach:
     remote: bool = False
     network: str | None = None
     own_container: str | None = None
+    container: str = ""
 
     def describe(self) -> str:
         if self.network:
@@ -187,7 +191,10 @@ def resolve(
         name = str(attrs.get("Name", "")).lstrip("/") or str(attrs["Id"])[:12]
         if _network_mode(attrs) == "host":
             return Reach(
-                LOOPBACK, bind_host or LOOPBACK, f"the tests run in container {name}, on the host's network"
+                LOOPBACK,
+                bind_host or LOOPBACK,
+                f"the tests run in container {name}, on the host's network",
+                container=container_key(attrs),
             )
         shared = shared_network(attrs)
         if shared is not None:
@@ -198,5 +205,6 @@ def resolve(
                 why=f"the tests run in container {name} of this engine",
                 network=network,
                 own_container=str(attrs["Id"]),
+                container=container_key(attrs),
             )
     return Reach(LOOPBACK, bind_host or LOOPBACK, "local engine")

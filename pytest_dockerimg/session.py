@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .build import Builder, BuildSpec
 from .builders import ImageBuilder
@@ -121,6 +121,8 @@ class DockerSession:
             raise engine
         if not self.used:
             self.used = True
+            if engine.reach.container:  # its state tells others whether this session lives
+                self.identity = replace(self.identity, container=engine.reach.container)
             identity = self.identity
             # Workers too: their ledgers must be found by whoever sweeps for a killed owner.
             endpoint = engine.endpoint or engine.address

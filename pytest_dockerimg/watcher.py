@@ -8,7 +8,8 @@ volumes of that owner that no ledger named. No sidecar image is needed (a Ryuk-s
 needs a pull). After a clean end there is nothing left for it to find.
 
 As a second line, `sweep_stale` does the same at the next start for every session of this
-machine whose owner is gone (the watcher can be killed too, e.g. with a whole cgroup).
+machine whose owner is gone (the watcher can be killed too, e.g. with a whole cgroup), and for
+every session that ran in a container of this engine that no longer runs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import requests
+from docker.errors import DockerException, NotFound
 
 from .cleanup import Removed, sweep_labels, teardown
-from .labels import Identity, Mark, process_alive
+from .labels import Identity, Mark, container_key, process_alive
 from .ledger import Ledger
 from .state import Owner, sessions
 
@@ -104,25 +107,43 @@ def sweep_owner(owner: int, started: int, host: str) -> Removed:
         client.close()
 
 
+def container_gone(api: docker.APIClient, key: str) -> bool:
+    """Whether the container `key` (see `container_key`) no longer runs as it did: removed,
+    stopped or restarted since. Where the engine does not say, it is not gone."""
+    try:
+        attrs = api.inspect_container(key.partition(".")[0])
+    except NotFound:
+        return True
+    except (DockerException, requests.RequestException):
+        return False
+    return not (attrs.get("State") or {}).get("Running") or container_key(attrs) != key
+
+
 def _dead(owner: int, started: int) -> bool:
     return not process_alive(owner, started)
 
 
 def sweep_stale(api: docker.APIClient, identity: Identity, engine: str) -> Removed:
-    """Remove what sessions from this machine left behind when their owner process is gone:
-    this user's from their ledgers, anyone's labelled containers, networks and volumes that
-    were not kept on purpose."""
+    """Remove what sessions left behind when their owner process is gone: this user's on this
+    machine from their ledgers; anyone's labelled containers, networks and volumes that were not
+    kept on purpose, made on this machine or in a container of this engine that no longer runs
+    (a killed CI job container takes its watcher and its ledger with it)."""
     removed = _tear_down_sessions(
         api, engine, lambda owner: owner.host == identity.host and _dead(owner.pid, owner.started)
     )
 
+    gone: dict[str, bool] = {}
+
     def stale(mark: Mark) -> bool:
-        return (
-            mark.host == identity.host
-            and not mark.kept
-            and not identity.made(mark)
-            and _dead(mark.owner, mark.started)
-        )
+        if mark.kept or identity.made(mark):
+            return False
+        if mark.host == identity.host:
+            return _dead(mark.owner, mark.started)
+        if mark.container:  # another machine: a container of this engine, which says whether it runs
+            if mark.container not in gone:
+                gone[mark.container] = container_gone(api, mark.container)
+            return gone[mark.container]
+        return False
 
     removed += sweep_labels(api, stale)
     return removed

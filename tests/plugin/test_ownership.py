@@ -271,3 +271,60 @@ def test_pushing_an_image_that_does_not_exist_says_so(pytester, docker_engine):
         )
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("end_of_job", ["killed", "restarted"])
+def test_what_a_session_in_a_killed_job_container_left_is_removed_by_the_next_session(
+    pytester, docker_engine, docker_run, wait_until, end_of_job
+):
+    """A CI job runs pytest in a container of this engine with the socket mounted, and the job
+    is killed: its watcher and its ledger die with it, and its processes were on another
+    machine. Its containers are labelled with the job container, whose state is the session's
+    liveness: while the job runs nothing of it is touched; once it is gone (or restarted, a new
+    job), the next session on the engine removes them."""
+    from docker.errors import NotFound
+
+    from pytest_dockerimg.labels import LABEL, Mark, container_key, new_session_id
+
+    api = docker_engine.client.api
+    job = docker_run("busybox:latest", command=["sleep", "300"])
+    mark = Mark(
+        "container",
+        new_session_id(),
+        host="ci-job/0badf00d",  # a machine that is not this one
+        owner=57,
+        started=1234,
+        container=container_key(api.inspect_container(job.id)),
+    )
+    left = api.create_container("busybox:latest", ["sleep", "300"], labels={LABEL: mark.value()})["Id"]
+    try:
+        api.start(left)
+        pytester.makepyfile("def test_uses_docker(docker_run):\n    docker_run('busybox:latest')\n")
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+        assert api.inspect_container(left)["State"]["Running"], "a live job's container was touched"
+
+        if end_of_job == "killed":
+            api.kill(job.id)
+            assert wait_until(lambda: not api.inspect_container(job.id)["State"]["Running"], 10)
+        else:
+            api.restart(job.id, timeout=0)
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+        assert not api.containers(all=True, filters={"id": left}), "the dead job's container stayed"
+    finally:
+        try:
+            api.remove_container(left, force=True)
+        except NotFound:
+            pass
+
+
+def test_a_container_names_the_container_the_tests_run_in(docker_engine, docker_run):
+    """Run on the host, nothing; run in a container of the engine (the in-container matrix
+    engine), that container, as the session's liveness for every later session."""
+    from pytest_dockerimg.labels import LABEL, Mark
+
+    container = docker_run("busybox:latest", command=["sleep", "30"])
+    mark = Mark.of(container.attrs["Config"]["Labels"])
+    assert mark is not None and mark.container == docker_engine.reach.container
+    assert container.attrs["Config"]["Labels"][LABEL].endswith(f",in={mark.container}") == bool(mark.container)
+    if docker_engine.reach.own_container:
+        assert mark.container.startswith(docker_engine.reach.own_container[:12] + ".")
