@@ -312,10 +312,10 @@ class Builder:
                 spec, nocache=nocache, pull=pull, progress=self.progress
             )
         except BuildFailed as failure:
-            self._record(failure.made)
+            self._record(spec, failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
             raise failure.error from None
-        self._record(outcome.made)
+        self._record(spec, outcome.made)
         image = Image(
             self.engine.client.images.get(outcome.image_id),
             ref=spec.tag,
@@ -334,10 +334,11 @@ class Builder:
         self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image
 
-    def _record(self, made: tuple[MadeImage, ...]) -> None:
+    def _record(self, spec: BuildSpec, made: tuple[MadeImage, ...]) -> None:
         for image in made:
             keep: Keep | None = "never" if image.disposable else None
-            self.ledger.record("image", image.id, prune=image.prune, hold=image.hold, keep=keep)
+            hold = spec.key if image.hold else ""
+            self.ledger.record("image", image.id, prune=image.prune, hold=hold, keep=keep)
 
     def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
         """Move `tag` onto the session's image (recorded first, given back at the end). An image

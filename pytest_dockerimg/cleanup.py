@@ -102,20 +102,28 @@ def remove_image(api: docker.APIClient, image_id: str, *, prune: bool = False) -
 
 
 HOLDS = "pytest-dockerimg.holds"
+CACHE_OF = "pytest-dockerimg.cache-of"
 
 
-def hold_image(api: docker.APIClient, image_id: str) -> list[str]:
+def hold_image(api: docker.APIClient, image_id: str, cache_of: str) -> list[str]:
     """Keep a built image as the build cache, hidden, once its tags are gone. With the classic
     builder the cache is the chain of images itself: removing the image would make the next
     session run its last step again and give a new id. An untagged image with a child stays
     (and `docker images` does not list it), so a one-line child (`FROM image` + a label) holds
-    it; that child shows as one `<none>` entry, as after any `docker build`."""
+    it; that child shows as one `<none>` entry. One image is held per build spec (`cache_of`,
+    its key): the holder of the spec's earlier image goes, and with it the layers of that image
+    that nothing else uses, so that editing a Dockerfile does not pile up `<none>` entries."""
     problems: list[str] = []
     with _noting(problems, f"keep image {image_id[:19]} as build cache"):
         if not api.images(all=True, quiet=True, filters={"label": f"{HOLDS}={image_id}"}):
-            dockerfile = f"FROM {image_id}\nLABEL {HOLDS}={image_id}\n".encode()
+            dockerfile = f"FROM {image_id}\nLABEL {HOLDS}={image_id} {CACHE_OF}={cache_of}\n".encode()
             for _ in api.build(fileobj=io.BytesIO(dockerfile), rm=True, forcerm=True, decode=True):
                 pass
+    with _noting(problems, f"let go of the build cache {image_id[:19]} replaces"):
+        for holder in api.images(filters={"label": f"{CACHE_OF}={cache_of}"}):
+            if (holder.get("Labels") or {}).get(HOLDS) != image_id:
+                # No force: pruning stops at a layer that is tagged, used or built on.
+                api.remove_image(holder["Id"])
     return problems
 
 
@@ -171,7 +179,9 @@ def remove_entry(api: docker.APIClient, entry: Entry, stop_timeout: float = 0.0)
     if entry.kind == "volume":
         return remove_volume(api, entry.ref)
     if entry.kind == "image":
-        return hold_image(api, entry.ref) if entry.hold else remove_image(api, entry.ref, prune=entry.prune)
+        if entry.hold:
+            return hold_image(api, entry.ref, entry.hold)
+        return remove_image(api, entry.ref, prune=entry.prune)
     return give_back_tag(api, entry)
 
 

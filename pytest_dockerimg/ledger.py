@@ -33,8 +33,8 @@ class Entry:
     """One resource. `ref` is the id of a container, network or image, the name of a volume,
     or a tag (`repo:tag`); for a tag, `image` is the image the session put it on and `previous`
     the one it named before (given back at the end); `prune` marks an image whose layers never
-    serve as cache (built with --no-cache) and go with it; `hold` an image kept as build cache
-    (untagged, hidden) rather than removed."""
+    serve as cache (built with --no-cache) and go with it; `hold` the key of the build spec
+    whose cache (untagged, hidden) an image is kept as rather than removed, or empty."""
 
     kind: Kind
     ref: str
@@ -43,7 +43,7 @@ class Entry:
     image: str = ""
     previous: str = ""
     prune: bool = False
-    hold: bool = False
+    hold: str = ""
     kept: bool | None = None  # an `if-failed` entry's decision, once its scope has ended
     gone: bool = False
 
@@ -93,7 +93,7 @@ class Ledger:
         image: str = "",
         previous: str = "",
         prune: bool = False,
-        hold: bool = False,
+        hold: str = "",
         keep: Keep | None = None,
     ) -> Entry:
         """Note a resource at the moment it is created (before anything can fail after it)."""

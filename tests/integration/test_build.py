@@ -108,6 +108,29 @@ def test_a_second_session_hits_the_layer_cache_and_no_build_cache_bypasses_it(
     assert_no_leaks()
 
 
+def test_editing_the_dockerfile_does_not_pile_up_kept_caches(
+    pytester, docker_engine, write_context, fresh_dockerfile
+):
+    """Only the newest build of a spec stays as cache: once the Dockerfile changed, the image
+    an earlier session kept for it goes, with the layers nothing else uses, so `docker images`
+    shows one `<none>` entry per Dockerfile, however often it is edited."""
+    from pytest_dockerimg.cleanup import HOLDS
+
+    context = write_context("edited", fresh_dockerfile("RUN echo one > /one"))
+    pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=unique_tag("edited"), extra=""))
+    before = run_and_read_steps(pytester)
+    (context / "Dockerfile").write_text(fresh_dockerfile("RUN echo two > /two"))
+    after = run_and_read_steps(pytester)
+
+    def holders(steps: list[tuple[str, bool, str]]) -> list[object]:
+        image = docker_engine.api.inspect_image(steps[-1][2])["Id"]
+        return docker_engine.api.images(filters={"label": f"{HOLDS}={image}"})
+
+    assert len(holders(after)) == 1
+    assert all(layer_exists(docker_engine, layer) for _, _, layer in after)
+    assert not any(layer_exists(docker_engine, layer) for _, _, layer in before[1:]), "the old cache stayed"
+
+
 def test_the_nocache_marker_option_rebuilds_every_step(pytester, write_context, fresh_dockerfile):
     context = write_context("nocache", fresh_dockerfile())
     tag = unique_tag("nocache")
