@@ -1,10 +1,12 @@
 """BuildKit, through the docker CLI (`docker buildx build --load`, or `DOCKER_BUILDKIT=1 docker
-build` for a CLI with built-in BuildKit): the image id from `--iidfile`, live steps from the
-progress stream. BuildKit keeps no intermediate images: after a failed step, the Dockerfile cut
+build` for a CLI with built-in BuildKit): the image id from `--iidfile` (or, where the engine
+keeps images in containerd and names them by manifest, from `--metadata-file`), live steps from
+the progress stream. BuildKit keeps no intermediate images: after a failed step, the Dockerfile cut
 just before that step is built (all cache hits) as the image to debug from."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +19,7 @@ from pytest_dockerimg.dockerfile import Dockerfile, Instruction
 from pytest_dockerimg.engine import Engine
 from pytest_dockerimg.errors import BuildError
 from pytest_dockerimg.progress import BuildProgress
+from pytest_dockerimg.tags import image_of
 
 from . import BuildFailed, BuildOutcome, MadeImage, from_hint
 from .buildkit_log import BuildKitLog
@@ -86,6 +89,8 @@ class BuildKitBuilder:
 
     def _command(self, spec: BuildSpec, dockerfile: str | None, iidfile: Path, *, progress: str) -> list[str]:
         command = [*self.cli.build_command(), f"--progress={progress}", "--iidfile", str(iidfile)]
+        if self.cli.buildx:
+            command += ["--metadata-file", str(iidfile.with_name("metadata.json"))]
         if dockerfile is not None:
             command += ["--file", dockerfile]
         for key, value in spec.buildargs:
@@ -113,7 +118,21 @@ class BuildKitBuilder:
             code = process.wait()
         log.finish()
         image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
-        return image_id if code == 0 and image_id else None
+        if code != 0 or not image_id:
+            return None
+        return self._stored_id(image_id, iidfile.with_name("metadata.json"))
+
+    def _stored_id(self, image_id: str, metadata: Path) -> str:
+        """The id under which the engine keeps the image: the iidfile's (the config digest, the
+        image id of Docker's classic image store), or the manifest digest buildx reports, which
+        is the id in the containerd image store (Engine 29's default)."""
+        if image_of(self.engine.api, image_id) is not None:
+            return image_id
+        try:
+            manifest = json.loads(metadata.read_text()).get("containerimage.digest")
+        except (OSError, ValueError):
+            return image_id
+        return manifest if isinstance(manifest, str) and manifest else image_id
 
     def _run(
         self,
