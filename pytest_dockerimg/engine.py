@@ -81,6 +81,7 @@ class Engine:
     api_version: str
     reach: Reach
     endpoint: str = ""  # the address alone, as DOCKER_HOST takes it (`address` may name a context)
+    context: str | None = None  # the Docker context it came from (with its TLS material), if any
 
     @property
     def host(self) -> str:
@@ -103,17 +104,32 @@ class Engine:
         self.client.close()
 
 
-def _client(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> docker.DockerClient:
+PROVISIONAL_API = "1.24"  # docker-py's minimum; replaced by the engine's own at once
+
+
+def client_for(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> docker.DockerClient:
+    """A docker-py client of `endpoint`: DOCKER_HOST's (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH
+    from `env`), or a context's, with that context's TLS material."""
     if endpoint.address.startswith("ssh://"):
         try:
             importlib.import_module("paramiko")
         except ImportError:
             raise EngineUnavailable(endpoint.address, SSH_EXTRA) from None
+    # The API version is asked for below, once the client trusts the engine's CA.
     if endpoint.context is None:  # DOCKER_HOST (with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the socket
-        return docker.DockerClient.from_env(
-            environment={**env, "DOCKER_HOST": endpoint.address}, timeout=timeout
+        client = docker.DockerClient.from_env(
+            environment={**env, "DOCKER_HOST": endpoint.address}, timeout=timeout, version=PROVISIONAL_API
         )
-    return docker.DockerClient(base_url=endpoint.address, tls=endpoint.tls or False, timeout=timeout)
+    else:
+        client = docker.DockerClient(
+            base_url=endpoint.address, tls=endpoint.tls or False, timeout=timeout, version=PROVISIONAL_API
+        )
+    if isinstance(client.api.verify, str):
+        # requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (set on many company machines) win
+        # over a session's own CA file: the engine's certificate is signed by its own CA.
+        client.api.trust_env = False
+    client.api._version = str(client.api.version(api_version=False)["ApiVersion"])  # type: ignore[attr-defined]
+    return client
 
 
 def connect(
@@ -133,7 +149,7 @@ def connect(
     except ContextError as error:
         raise EngineUnavailable("the current Docker context", str(error)) from None
     try:
-        client = _client(endpoint, env, int(max(1, probe_timeout)))
+        client = client_for(endpoint, env, int(max(1, probe_timeout)))
         info = client.version()
         reach = resolve(endpoint.address, endpoint.why, client, reach_host, bind_host)
     except TRANSPORT_ERRORS as error:
@@ -147,4 +163,5 @@ def connect(
         api_version=str(info.get("ApiVersion", "unknown")),
         reach=reach,
         endpoint=endpoint.address,
+        context=endpoint.context,
     )

@@ -128,7 +128,7 @@ class DockerSession:
             endpoint = engine.endpoint or engine.address
             self.files.write_owner(Owner(identity.owner, identity.started, identity.host, endpoint))
             self._ledger = Ledger(self.files.ledger_path(os.getpid()), self.policy)
-            start_watcher(identity, endpoint)
+            start_watcher(identity, endpoint, engine.context)
             start_reaping_as_init()
             self.swept = sweep_stale(engine.api, identity, endpoint)
             self.problems += self.swept.problems

@@ -27,6 +27,8 @@ import requests
 from docker.errors import DockerException, NotFound
 
 from .cleanup import Removed, sweep_labels, teardown
+from .contexts import resolve_endpoint
+from .engine import client_for
 from .labels import Identity, Mark, container_key, process_alive
 from .ledger import Ledger
 from .state import Owner, sessions
@@ -55,8 +57,10 @@ sweep_owner(owner, started, host)
 _started: set[Identity] = set()
 
 
-def start_watcher(identity: Identity, engine_address: str) -> int | None:
-    """Start the watcher of `identity.owner` unless this process already did; its pid or None."""
+def start_watcher(identity: Identity, engine_address: str, context: str | None = None) -> int | None:
+    """Start the watcher of `identity.owner` unless this process already did; its pid or None.
+    It talks to the engine at `engine_address`, through the Docker `context` it came from when
+    there is one (whose TLS material DOCKER_HOST alone would not carry)."""
     key = Identity("", identity.host, identity.owner, identity.started)
     if key in _started or not hasattr(os, "posix_spawn"):
         return None
@@ -66,7 +70,7 @@ def start_watcher(identity: Identity, engine_address: str) -> int | None:
     return os.posix_spawn(
         sys.executable,
         [sys.executable, "-c", _WATCH, str(identity.owner), str(identity.started), identity.host],
-        {**os.environ, "DOCKER_HOST": engine_address},
+        _watcher_environment(engine_address, context),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -74,6 +78,16 @@ def start_watcher(identity: Identity, engine_address: str) -> int | None:
         ],
         setsid=True,
     )
+
+
+def _watcher_environment(engine_address: str, context: str | None) -> dict[str, str]:
+    environment = dict(os.environ)
+    if context is None:
+        environment["DOCKER_HOST"] = engine_address
+    else:
+        environment.pop("DOCKER_HOST", None)
+        environment["DOCKER_CONTEXT"] = context
+    return environment
 
 
 def _tear_down_sessions(api: docker.APIClient, engine: str, dead: Callable[[Owner], bool]) -> Removed:
@@ -90,9 +104,10 @@ def _tear_down_sessions(api: docker.APIClient, engine: str, dead: Callable[[Owne
 
 def sweep_owner(owner: int, started: int, host: str) -> Removed:
     """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
-    client = docker.from_env(timeout=30)
+    endpoint = resolve_endpoint(os.environ)
+    client = client_for(endpoint, os.environ, timeout=30)
     try:
-        engine = os.environ.get("DOCKER_HOST", "")
+        engine = endpoint.address
         removed = _tear_down_sessions(
             client.api, engine, lambda o: (o.pid, o.started, o.host) == (owner, started, host)
         )

@@ -4,8 +4,14 @@ may share the engine), and a check that inner pytest sessions left nothing behin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
+import socket
+import ssl
+import subprocess
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -286,3 +292,139 @@ def reached_at(container: Container, port: int | str) -> tuple[str, int]:
 def reached_at_fixture() -> Callable[[Container, int | str], tuple[str, int]]:
     """`reached_at(container, 80)`: see `reached_at`."""
     return reached_at
+
+
+class EngineProxy:
+    """127.0.0.1:PORT -> the engine's unix socket, in plain TCP or behind TLS (`tls`, a server
+    context). `frozen` (while `freeze_file` exists) stops all traffic, as a hung dockerd would:
+    connections stay open, nothing answers."""
+
+    def __init__(
+        self, socket_path: str, freeze_file: Path | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.socket_path = socket_path
+        self.freeze_file = freeze_file
+        self.tls = tls
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def frozen(self) -> bool:
+        return self.freeze_file is not None and self.freeze_file.exists()
+
+    def _serve(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(client,), daemon=True).start()
+
+    def _connection(self, client: socket.socket) -> None:
+        """One thread per connection pumps both ways (an SSL socket must not be read and written
+        by two threads at once)."""
+        engine = socket.socket(socket.AF_UNIX)
+        try:
+            if self.tls is not None:
+                client = self.tls.wrap_socket(client, server_side=True)
+            engine.connect(self.socket_path)
+            peer = {client: engine, engine: client}
+            while not self.closed:
+                ready, _, _ = select.select(list(peer), [], [], 0.5)
+                for source in ready:
+                    data = source.recv(65536)
+                    while isinstance(source, ssl.SSLSocket) and source.pending():
+                        data += source.recv(source.pending())
+                    if not data:
+                        return
+                    while self.frozen and not self.closed:
+                        time.sleep(0.05)
+                    peer[source].sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            for end in (client, engine):
+                with contextlib.suppress(OSError):
+                    end.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.close()
+
+
+@pytest.fixture
+def engine_proxy(docker_engine: Engine) -> Iterator[Callable[..., EngineProxy]]:
+    """`engine_proxy(freeze_file=None, tls=None)`: a proxy to the local engine's socket (see
+    `EngineProxy`), closed at the end of the test."""
+    if not docker_engine.endpoint.startswith("unix://"):
+        pytest.skip("engine-specific (local socket): the proxy forwards to a unix socket on this machine")
+    proxies: list[EngineProxy] = []
+
+    def start(freeze_file: Path | None = None, tls: ssl.SSLContext | None = None) -> EngineProxy:
+        proxies.append(EngineProxy(docker_engine.endpoint.removeprefix("unix://"), freeze_file, tls))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+@pytest.fixture
+def tls_material(tmp_path: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 it signed (`ca`, `cert`, `key` files)."""
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    paths = {name: folder / f"{name}.pem" for name in ("ca", "ca-key", "cert", "key", "csr")}
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        str(paths["ca-key"]),
+        "-out",
+        str(paths["ca"]),
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        str(paths["key"]),
+        "-out",
+        str(paths["csr"]),
+    )
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(paths["csr"]),
+        "-CA",
+        str(paths["ca"]),
+        "-CAkey",
+        str(paths["ca-key"]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(extensions),
+        "-out",
+        str(paths["cert"]),
+    )
+    return {name: paths[name] for name in ("ca", "cert", "key")}

@@ -5,12 +5,8 @@ TCP proxy that this test can freeze."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,62 +14,11 @@ from pytest_dockerimg.cleanup import remove_container
 from pytest_dockerimg.labels import ALL, Mark
 
 
-class FreezableProxy:
-    """127.0.0.1:PORT -> the engine's unix socket; `frozen` stops all traffic, as a hung
-    dockerd would (connections stay open, nothing answers)."""
-
-    def __init__(self, socket_path: str, freeze_file: Path) -> None:
-        self.socket_path = socket_path
-        self.freeze_file = freeze_file
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def frozen(self) -> bool:
-        return self.freeze_file.exists()
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            engine = socket.socket(socket.AF_UNIX)
-            engine.connect(self.socket_path)
-            for source, target in ((client, engine), (engine, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                while self.frozen and not self.closed:
-                    time.sleep(0.05)
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, target):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.closed = True
-        self.server.close()
-
-
 @pytest.fixture
-def frozen_engine_proxy(pytester, docker_engine, monkeypatch):
-    if not docker_engine.address.startswith("unix://"):
-        pytest.skip("the freezable proxy forwards to a local unix socket")
-    proxy = FreezableProxy(docker_engine.address.removeprefix("unix://"), pytester.path / "freeze")
+def frozen_engine_proxy(pytester, docker_engine, engine_proxy, monkeypatch):
+    proxy = engine_proxy(freeze_file=pytester.path / "freeze")
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{proxy.port}")
     yield proxy
-    proxy.close()
     outer = os.getpid()
     for container in docker_engine.api.containers(all=True, filters=ALL):
         mark = Mark.of(container.get("Labels"))

@@ -4,8 +4,11 @@ start). And nothing the plugin did not create is ever touched."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import uuid
@@ -93,6 +96,42 @@ def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
     process, name, tag = sleeping_session()
     assert container_exists(docker_engine, name)
     assert tag_exists(docker_engine, tag)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert wait_until(
+        lambda: not container_exists(docker_engine, name) and not tag_exists(docker_engine, tag), timeout=30
+    ), "the watcher did not remove the killed session's container and image within 30 s"
+
+
+@pytest.fixture
+def tls_context(engine_proxy, tls_material, tmp_path, monkeypatch) -> str:
+    """The current Docker context is a TLS one (as a remote engine with certificates, or Docker
+    Desktop, sets up): this engine behind a TLS proxy, whose CA only the context's folder has."""
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tls_material["cert"], tls_material["key"])
+    proxy = engine_proxy(tls=server)
+    name = "pytest-dockerimg-tls"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / digest / "meta.json"
+    meta.parent.mkdir(parents=True)
+    endpoint = {"Host": f"tcp://127.0.0.1:{proxy.port}", "SkipTLSVerify": False}
+    meta.write_text(json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}}))
+    tls_folder = config / "contexts" / "tls" / digest / "docker"
+    tls_folder.mkdir(parents=True)
+    (tls_folder / "ca.pem").write_bytes(tls_material["ca"].read_bytes())
+    (config / "config.json").write_text(json.dumps({"currentContext": name}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    return name
+
+
+def test_a_killed_run_on_a_tls_context_is_cleaned_up_by_the_watcher(
+    docker_engine, tls_context, sleeping_session, wait_until
+):
+    """The watcher reaches the engine as the session did: through its context, with its TLS."""
+    process, name, tag = sleeping_session()
+    assert container_exists(docker_engine, name)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert wait_until(

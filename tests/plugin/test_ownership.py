@@ -5,6 +5,7 @@ the same tag each run their own build."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -311,10 +312,8 @@ def test_what_a_session_in_a_killed_job_container_left_is_removed_by_the_next_se
         pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
         assert not api.containers(all=True, filters={"id": left}), "the dead job's container stayed"
     finally:
-        try:
+        with contextlib.suppress(NotFound):
             api.remove_container(left, force=True)
-        except NotFound:
-            pass
 
 
 def test_a_container_names_the_container_the_tests_run_in(docker_engine, docker_run):
@@ -324,7 +323,10 @@ def test_a_container_names_the_container_the_tests_run_in(docker_engine, docker_
 
     container = docker_run("busybox:latest", command=["sleep", "30"])
     mark = Mark.of(container.attrs["Config"]["Labels"])
-    assert mark is not None and mark.container == docker_engine.reach.container
-    assert container.attrs["Config"]["Labels"][LABEL].endswith(f",in={mark.container}") == bool(mark.container)
+    assert mark is not None
+    assert mark.container == docker_engine.reach.container
+    assert container.attrs["Config"]["Labels"][LABEL].endswith(f",in={mark.container}") == bool(
+        mark.container
+    )
     if docker_engine.reach.own_container:
         assert mark.container.startswith(docker_engine.reach.own_container[:12] + ".")
