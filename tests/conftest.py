@@ -378,53 +378,14 @@ def tls_material(tmp_path: Path) -> dict[str, Path]:
     folder.mkdir()
     paths = {name: folder / f"{name}.pem" for name in ("ca", "ca-key", "cert", "key", "csr")}
 
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    def openssl(command: str) -> None:
+        arguments = command.format(**{name: str(path) for name, path in paths.items()}).split()
+        subprocess.run(["openssl", *arguments], check=True, capture_output=True)
 
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-CA -keyout {ca-key} -out {ca}")
+    openssl("req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {key} -out {csr}")
     openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-        "-keyout",
-        str(paths["ca-key"]),
-        "-out",
-        str(paths["ca"]),
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        str(paths["key"]),
-        "-out",
-        str(paths["csr"]),
-    )
-    extensions = folder / "san.cnf"
-    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        str(paths["csr"]),
-        "-CA",
-        str(paths["ca"]),
-        "-CAkey",
-        str(paths["ca-key"]),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        str(extensions),
-        "-out",
-        str(paths["cert"]),
+        f"x509 -req -in {{csr}} -CA {{ca}} -CAkey {{ca-key}} -CAcreateserial -days 2 -extfile {folder / 'san.cnf'} -out {{cert}}"
     )
     return {name: paths[name] for name in ("ca", "cert", "key")}

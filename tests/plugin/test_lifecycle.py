@@ -90,19 +90,6 @@ def test_an_interrupted_run_tears_down_before_it_exits(docker_engine, sleeping_s
     assert not tag_exists(docker_engine, tag)
 
 
-def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
-    docker_engine, sleeping_session, wait_until
-):
-    process, name, tag = sleeping_session()
-    assert container_exists(docker_engine, name)
-    assert tag_exists(docker_engine, tag)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert wait_until(
-        lambda: not container_exists(docker_engine, name) and not tag_exists(docker_engine, tag), timeout=30
-    ), "the watcher did not remove the killed session's container and image within 30 s"
-
-
 @pytest.fixture
 def tls_context(engine_proxy, tls_material, tmp_path, monkeypatch) -> str:
     """The current Docker context is a TLS one (as a remote engine with certificates, or Docker
@@ -126,12 +113,16 @@ def tls_context(engine_proxy, tls_material, tmp_path, monkeypatch) -> str:
     return name
 
 
-def test_a_killed_run_on_a_tls_context_is_cleaned_up_by_the_watcher(
-    docker_engine, tls_context, sleeping_session, wait_until
+@pytest.mark.parametrize("reached", ["DOCKER_HOST", "tls_context"])
+def test_a_killed_run_is_cleaned_up_by_the_watcher_within_seconds(
+    request, docker_engine, sleeping_session, wait_until, reached
 ):
-    """The watcher reaches the engine as the session did: through its context, with its TLS."""
+    """The watcher reaches the engine as the session did: also through a Docker context with TLS."""
+    if reached == "tls_context":
+        request.getfixturevalue("tls_context")
     process, name, tag = sleeping_session()
     assert container_exists(docker_engine, name)
+    assert tag_exists(docker_engine, tag)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert wait_until(
