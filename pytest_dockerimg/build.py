@@ -31,7 +31,7 @@ from .labels import LABEL, Identity, process_alive
 from .ledger import Keep, Ledger
 from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
-from .tags import full_tag, image_of, record_tag
+from .tags import full_tag, image_of, image_tags, record_tag, same_tag
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
 BUILD_OPTIONS = (
@@ -315,9 +315,10 @@ class Builder:
             self._record(spec, failure.made)
             self.stats.add_build(BuildRecord(spec.name, time.monotonic() - started, 0, 0, failed=True))
             raise failure.error from None
-        self._record(spec, outcome.made)
+        built = self.engine.client.images.get(outcome.image_id)
+        self._record(spec, outcome.made, {outcome.image_id: built.attrs.get("RepoTags") or []})
         image = Image(
-            self.engine.client.images.get(outcome.image_id),
+            built,
             ref=spec.tag,
             build_log=outcome.log,
             steps=outcome.steps,
@@ -334,11 +335,24 @@ class Builder:
         self.stats.add_build(BuildRecord(spec.name, image.build_seconds or 0.0, len(image.steps), cached))
         return image
 
-    def _record(self, spec: BuildSpec, made: tuple[MadeImage, ...]) -> None:
+    def _record(
+        self, spec: BuildSpec, made: tuple[MadeImage, ...], tags: Mapping[str, list[str]] | None = None
+    ) -> None:
+        """Record the images a build made, except one that was already someone's: the same
+        inputs give the same image, and a build can end on an image that the user (or a session
+        that keeps it) has tagged. Its removal would take their tags with it."""
         for image in made:
+            current = (tags or {}).get(image.id)
+            if current is None:
+                current = image_tags(self.engine.api, image.id)
+            if {same_tag(tag) for tag in current} - self._own_tags(image.id):
+                continue
             keep: Keep | None = "never" if image.disposable else None
             hold = spec.key if image.hold else ""
             self.ledger.record("image", image.id, prune=image.prune, hold=hold, keep=keep)
+
+    def _own_tags(self, image_id: str) -> set[str]:
+        return {same_tag(entry.ref) for entry in self.ledger.live(["tag"]) if entry.image == image_id}
 
     def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
         """Move `tag` onto the session's image (recorded first, given back at the end). An image

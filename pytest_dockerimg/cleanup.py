@@ -13,7 +13,7 @@ import io
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from docker.utils import parse_repository_tag
 
 from .labels import ALL, Mark
 from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
-from .tags import image_of
+from .tags import image_of, image_tags, same_tag
 
 SCOPE_KINDS: tuple[Kind, ...] = ("container", "network", "volume")
 
@@ -87,12 +87,18 @@ def remove_volume(api: docker.APIClient, name: str) -> list[str]:
     return problems
 
 
-def remove_image(api: docker.APIClient, image_id: str, *, prune: bool = False) -> list[str]:
+def remove_image(
+    api: docker.APIClient, image_id: str, *, prune: bool = False, own_tags: Collection[str] | None = None
+) -> list[str]:
     """`docker rmi --force --no-prune`: the image and its tags go, its parent layers (the build
     cache) stay unless `prune`. An image that someone built on or committed from since (it has
-    children now) stays as their base: not a problem, its tags are given back after."""
+    children now) stays as their base: not a problem, its tags are given back after. With
+    `own_tags` (the tags the session put on images), an image that also carries a tag of
+    someone else's (they tagged it since) stays theirs."""
     problems: list[str] = []
     with _noting(problems, f"remove image {image_id[:19]}"):
+        if own_tags is not None and {same_tag(tag) for tag in image_tags(api, image_id)} - set(own_tags):
+            return problems
         try:
             api.remove_image(image_id, force=True, noprune=not prune)
         except APIError as error:
@@ -171,7 +177,9 @@ class Removed:
         return self
 
 
-def remove_entry(api: docker.APIClient, entry: Entry, stop_timeout: float = 0.0) -> list[str]:
+def remove_entry(
+    api: docker.APIClient, entry: Entry, stop_timeout: float = 0.0, own_tags: Collection[str] | None = None
+) -> list[str]:
     if entry.kind == "container":
         return remove_container(api, entry.ref, stop_timeout)
     if entry.kind == "network":
@@ -181,7 +189,7 @@ def remove_entry(api: docker.APIClient, entry: Entry, stop_timeout: float = 0.0)
     if entry.kind == "image":
         if entry.hold:
             return hold_image(api, entry.ref, entry.hold)
-        return remove_image(api, entry.ref, prune=entry.prune)
+        return remove_image(api, entry.ref, prune=entry.prune, own_tags=own_tags)
     return give_back_tag(api, entry)
 
 
@@ -198,6 +206,7 @@ def teardown(
     removed = Removed()
     ledgers = list(ledgers)
     wanted = set(kinds)
+    own_tags = {same_tag(entry.ref) for ledger in ledgers for entry in ledger.entries if entry.kind == "tag"}
     for kind in TEARDOWN_ORDER:
         if kind not in wanted:
             continue
@@ -205,7 +214,7 @@ def teardown(
             for entry in ledger.live([kind], scope):
                 if entry.keep_now:
                     continue
-                problems = remove_entry(api, entry, stop_timeout)
+                problems = remove_entry(api, entry, stop_timeout, own_tags)
                 removed.add(kind, problems)
                 if not problems:
                     ledger.mark_gone(entry)

@@ -11,6 +11,7 @@ from typing import Any
 from docker.models.images import Image as RawImage
 
 from .buildlog import BuildStep
+from .tags import short_tag
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -36,15 +37,6 @@ class HistoryRow:
     size: int
     comment: str
     tags: tuple[str, ...]
-
-
-def short_tag(tag: str) -> str:
-    """A tag as Docker names it: podman reports images built or loaded here as `localhost/NAME`
-    and Docker Hub names in full (`docker.io/library/busybox:latest`)."""
-    for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
-        if tag.startswith(prefix):
-            return tag[len(prefix) :]
-    return tag
 
 
 class Image:

@@ -19,12 +19,34 @@ def full_tag(ref: str) -> str:
     return ref if tag or "@" in ref else f"{repository}:latest"
 
 
+def short_tag(tag: str) -> str:
+    """A tag as Docker names it: podman reports images built or loaded here as `localhost/NAME`
+    and Docker Hub names in full (`docker.io/library/busybox:latest`)."""
+    for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
+        if tag.startswith(prefix):
+            return tag[len(prefix) :]
+    return tag
+
+
+def same_tag(tag: str) -> str:
+    """One spelling of a tag however the engine or the session wrote it: `repo:tag`."""
+    return full_tag(short_tag(tag))
+
+
 def image_of(api: docker.APIClient, ref: str) -> str | None:
     """The id of the image `ref` names now, or None."""
     try:
         return str(api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
     except ImageNotFound:
         return None
+
+
+def image_tags(api: docker.APIClient, ref: str) -> list[str]:
+    """The `REPOSITORY:TAG` names of image `ref` (none when it is gone)."""
+    try:
+        return list(api.inspect_image(ref).get("RepoTags") or [])  # type: ignore[no-untyped-call]
+    except ImageNotFound:
+        return []
 
 
 def record_tag(

@@ -128,6 +128,35 @@ def test_what_users_build_on_the_plugins_images_stays_and_no_session_complains(
             docker_engine.client.images.remove(tag, force=True)
 
 
+@pytest.mark.parametrize("tagged", ["before the session", "during the session"])
+def test_an_image_the_user_has_tagged_stays_theirs(
+    pytester, docker_engine, docker_build, fresh_dockerfile, tagged
+):
+    """The same inputs give the same image: a session's build can end on an image the user
+    built and tagged by hand before, or the user can tag the session's image while it runs.
+    Either way the session leaves the image and the user's tag alone."""
+    users_tag = f"test/users-own:{uuid.uuid4().hex[:8]}"
+    pytester.mkdir("web").joinpath("Dockerfile").write_text(fresh_dockerfile())
+    pytester.makepyfile(
+        test_users_tag=f"""
+        def test_build(docker_build, docker_engine):
+            image = docker_build("web")
+            if {tagged == "during the session"!r}:
+                image.raw.tag({users_tag!r})
+        """
+    )
+    try:
+        if tagged == "before the session":  # as by `docker build -t` of the same inputs
+            docker_build(pytester.path / "web").raw.tag(users_tag)
+        result = pytester.runpytest("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        assert image_id(docker_engine, users_tag), "the user's tag went with the session's image"
+        assert "cleanup problem" not in result.stdout.str()
+    finally:
+        if image_id(docker_engine, users_tag):
+            docker_engine.client.images.remove(users_tag, force=True)
+
+
 TWO_SESSIONS = """
 import pathlib, time
 
