@@ -46,10 +46,10 @@ def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_ru
     assert docker_registry.tags("test/xyz") == ["v1"]
     assert docker_registry.tags("test/nothing-here") == []
 
-    # The distribution API serves the manifest; its config digest is the image id.
+    # The distribution API serves the manifest of the image: the image id is its config digest
+    # (Docker's classic image store) or its own digest (the containerd image store).
     manifest = docker_registry.manifest("test/xyz", "v1")
     assert manifest["mediaType"] == MANIFEST_V2
-    assert manifest["config"]["digest"] == httpd.id
     raw = requests.get(
         f"{docker_registry.url}/v2/test/xyz/manifests/v1", headers={"Accept": MANIFEST_V2}, timeout=5
     )
@@ -57,6 +57,7 @@ def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_ru
     assert raw.headers["Content-Type"] == MANIFEST_V2
     assert raw.headers["Docker-Content-Digest"].startswith("sha256:")
     assert raw.json() == manifest
+    assert httpd.id in (manifest["config"]["digest"], raw.headers["Docker-Content-Digest"])
 
     # `docker rmi` the pushed tag (only that tag: the built image and its layers stay).
     docker_engine.client.images.remove(ref, noprune=True)
