@@ -81,7 +81,11 @@ def test_an_interrupted_run_tears_down_before_it_exits(docker_engine, sleeping_s
     process, name, tag = sleeping_session()
     assert container_exists(docker_engine, name)
     process.send_signal(signum)
-    output = process.communicate(timeout=30)[0].decode()
+    try:
+        output = process.communicate(timeout=60)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"no exit within 60 s of {signum!r}; its output:\n{process.communicate()[0].decode()}")
     assert "KeyboardInterrupt" in output
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "Traceback" not in output
