@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,11 @@ from pytest_dockerimg.labels import ALL, Mark
 
 
 class FreezableProxy:
-    """127.0.0.1:PORT -> the engine's unix socket; `frozen` stops all traffic, as a hung
-    dockerd would (connections stay open, nothing answers)."""
+    """127.0.0.1:PORT -> the engine's `unix://` or plain `tcp://` address; `frozen` stops all
+    traffic, as a hung dockerd would (connections stay open, nothing answers)."""
 
-    def __init__(self, socket_path: str, freeze_file: Path) -> None:
-        self.socket_path = socket_path
+    def __init__(self, address: str, freeze_file: Path) -> None:
+        self.address = urllib.parse.urlparse(address)
         self.freeze_file = freeze_file
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
@@ -40,8 +41,11 @@ class FreezableProxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            engine = socket.socket(socket.AF_UNIX)
-            engine.connect(self.socket_path)
+            if self.address.scheme == "unix":
+                engine = socket.socket(socket.AF_UNIX)
+                engine.connect(self.address.path)
+            else:
+                engine = socket.create_connection((self.address.hostname, self.address.port))
             for source, target in ((client, engine), (engine, client)):
                 threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
@@ -68,9 +72,10 @@ class FreezableProxy:
 
 @pytest.fixture
 def frozen_engine_proxy(pytester, docker_engine, monkeypatch):
-    if not docker_engine.address.startswith("unix://"):
-        pytest.skip("the freezable proxy forwards to a local unix socket")
-    proxy = FreezableProxy(docker_engine.address.removeprefix("unix://"), pytester.path / "freeze")
+    address = docker_engine.cli_host() or docker_engine.endpoint  # ssh://: the plugin's own tunnel
+    if not address.startswith(("unix://", "tcp://")) or docker_engine.api.base_url.startswith("https"):
+        pytest.skip(f"the freezable proxy forwards plain HTTP to unix:// or tcp://, not to {address}")
+    proxy = FreezableProxy(address, pytester.path / "freeze")
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{proxy.port}")
     yield proxy
     proxy.close()
