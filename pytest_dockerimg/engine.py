@@ -114,7 +114,7 @@ class Engine:
         with self._tunnel_lock:
             if "tunnel" not in self._tunnel:
                 try:
-                    self._tunnel["tunnel"] = SshTunnel.open(self.endpoint)
+                    self._tunnel["tunnel"] = SshTunnel(self.endpoint)
                 except TRANSPORT_ERRORS:
                     self._tunnel["tunnel"] = None
             tunnel = self._tunnel["tunnel"]

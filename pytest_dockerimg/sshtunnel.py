@@ -23,15 +23,18 @@ from docker.utils import parse_host
 
 DIAL = "docker system dial-stdio"  # what the docker CLI and docker-py run on the engine's host
 CHUNK = 65536
+KEEPALIVE = 30  # seconds between keepalives: an idle session's connection is not dropped
 
 
 class SshTunnel:
-    """A unix socket whose connections are channels of one SSH connection to the engine's host.
-    `host` is the `DOCKER_HOST` to give the docker CLI; `close()` ends the connection and removes
-    the socket."""
+    """A unix socket whose connections are channels of one SSH connection to the engine's host
+    (connected at once, again when it has dropped). `host` is the `DOCKER_HOST` to give the
+    docker CLI; `close()` ends the connection and removes the socket."""
 
-    def __init__(self, ssh_client: Any) -> None:
-        self._ssh = ssh_client
+    def __init__(self, address: str) -> None:
+        self._address = str(parse_host(address))  # as docker-py's client takes it (port 22 added)
+        self._lock = threading.Lock()
+        self._ssh = self._connect()
         self._folder = tempfile.mkdtemp(prefix="dockerimg-ssh-")  # mode 0700: this user's only
         self.path = os.path.join(self._folder, "docker.sock")
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -39,22 +42,18 @@ class SshTunnel:
             self._server.bind(self.path)
             self._server.listen(64)
         except OSError:
-            self._server.close()
-            shutil.rmtree(self._folder, ignore_errors=True)
+            self.close()
             raise
         threading.Thread(target=self._serve, name="dockerimg-ssh-tunnel", daemon=True).start()
 
-    @classmethod
-    def open(cls, address: str) -> SshTunnel:
-        """Connect to the host of `address` as docker-py does; raises paramiko's or OS errors."""
+    def _connect(self) -> Any:
+        """A connected paramiko client, set up as docker-py sets up its own (~/.ssh/config,
+        known hosts only); raises paramiko's or OS errors."""
         from docker.transport import SSHHTTPAdapter  # needs paramiko: only for ssh:// engines
 
-        adapter = SSHHTTPAdapter(str(parse_host(address)))  # the address as docker-py's client takes it
-        try:
-            return cls(adapter.ssh_client)
-        except OSError:
-            adapter.close()
-            raise
+        client: Any = SSHHTTPAdapter(self._address).ssh_client
+        client.get_transport().set_keepalive(KEEPALIVE)
+        return client
 
     @property
     def host(self) -> str:
@@ -68,15 +67,22 @@ class SshTunnel:
                 return  # closed
             threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
 
+    def _channel(self) -> Any:
+        with self._lock:
+            transport = self._ssh.get_transport()
+            if transport is None or not transport.is_active():
+                self._ssh.close()
+                self._ssh = self._connect()
+                transport = self._ssh.get_transport()
+        channel = transport.open_session()
+        channel.exec_command(DIAL)
+        return channel
+
     def _relay(self, conn: socket.socket) -> None:
         """Copy both ways between `conn` and a new channel running `docker system dial-stdio`;
         an end of input on one side is passed on as the end of input to the other."""
         try:
-            transport = self._ssh.get_transport()
-            if transport is None or not transport.is_active():
-                raise OSError("the SSH connection to the engine's host is closed")
-            channel = transport.open_session()
-            channel.exec_command(DIAL)
+            channel = self._channel()
         except Exception:  # the CLI sees its connection closed, and says so
             conn.close()
             return
