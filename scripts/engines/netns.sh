@@ -103,8 +103,9 @@ ssh_setup() {
   [ -f $SSH_DIR/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f $SSH_DIR/id_ed25519 -C pytest-dkimg
   cp $SSH_DIR/id_ed25519.pub $SSH_DIR/authorized_keys
   # Every connection of docker-py and of the docker CLI runs `docker system dial-stdio` through
-  # root's shell, and bash reads ~/.bashrc when started by sshd (here that runs `pyenv init`: about
-  # 0.4 s a connection, on the same file system as this machine). Not at a SHLVL above 1.
+  # root's shell, and bash reads ~/.bashrc when sshd starts it (this "second host" shares this
+  # machine's /root, whose ~/.bashrc runs `pyenv init`: 0.4 s a connection). Bash reads it only as
+  # the top-level shell: SHLVL=1 from sshd makes it the second.
   cat >$SSH_DIR/sshd_config.new <<CONF
 ListenAddress $NS_ADDR
 HostKey $SSH_DIR/host_ed25519
