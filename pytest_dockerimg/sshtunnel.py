@@ -17,13 +17,30 @@ import shutil
 import socket
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from docker.utils import parse_host
 
 DIAL = "docker system dial-stdio"  # what the docker CLI and docker-py run on the engine's host
 CHUNK = 65536
+PREFIX = "dockerimg-ssh-"  # the socket folders: PREFIX + pid + "-" + random
 KEEPALIVE = 30  # seconds between keepalives: an idle session's connection is not dropped
+
+
+def remove_stale_folders() -> None:
+    """Remove the socket folders of this user's tunnels whose process is gone (killed: no
+    `close()` ran)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = folder.name.removeprefix(PREFIX).partition("-")[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive under another user, or gone meanwhile
 
 
 class SshTunnel:
@@ -35,7 +52,8 @@ class SshTunnel:
         self._address = str(parse_host(address))  # as docker-py's client takes it (port 22 added)
         self._lock = threading.Lock()
         self._ssh = self._connect()
-        self._folder = tempfile.mkdtemp(prefix="dockerimg-ssh-")  # mode 0700: this user's only
+        remove_stale_folders()
+        self._folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")  # mode 0700: this user's
         self.path = os.path.join(self._folder, "docker.sock")
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
