@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import requests
@@ -16,6 +18,7 @@ from docker.errors import DockerException
 from .contexts import ContextError, Endpoint, resolve_endpoint
 from .errors import EngineUnavailable
 from .reach import Reach, resolve
+from .sshtunnel import SshTunnel
 
 PROBE_TIMEOUT = 3.0
 SSH_EXTRA = "ssh:// engines need paramiko: pip install 'pytest-dockerimg[ssh]'"
@@ -82,6 +85,8 @@ class Engine:
     reach: Reach
     endpoint: str = ""  # the address alone, as DOCKER_HOST takes it (`address` may name a context)
     context: str | None = None  # the Docker context it came from (with its TLS material), if any
+    _tunnel: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _tunnel_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def host(self) -> str:
@@ -100,7 +105,27 @@ class Engine:
     def describe(self) -> str:
         return f"Docker engine {self.version} (API {self.api_version}) at {self.address}"
 
+    def cli_host(self) -> str | None:
+        """The `DOCKER_HOST` for a docker CLI that talks to this engine, when it should not use
+        the engine's own address: for an ssh:// engine, the plugin's SSH tunnel (one connection
+        for all the CLI's connections, see `sshtunnel`), opened at the first call. None: the
+        engine's address (also when the tunnel cannot be opened: the CLI then uses its own ssh)."""
+        if not self.endpoint.startswith("ssh://") or not hasattr(socket, "AF_UNIX"):
+            return None
+        with self._tunnel_lock:
+            if "tunnel" not in self._tunnel:
+                try:
+                    self._tunnel["tunnel"] = SshTunnel(self.endpoint)
+                except TRANSPORT_ERRORS:
+                    self._tunnel["tunnel"] = None
+            tunnel = self._tunnel["tunnel"]
+        return tunnel.host if tunnel is not None else None
+
     def close(self) -> None:
+        with self._tunnel_lock:
+            tunnel = self._tunnel.pop("tunnel", None)
+        if tunnel is not None:
+            tunnel.close()
         self.client.close()
 
 

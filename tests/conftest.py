@@ -13,6 +13,7 @@ import subprocess
 import textwrap
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -295,14 +296,14 @@ def reached_at_fixture() -> Callable[[Container, int | str], tuple[str, int]]:
 
 
 class EngineProxy:
-    """127.0.0.1:PORT -> the engine's unix socket, in plain TCP or behind TLS (`tls`, a server
-    context). `frozen` (while `freeze_file` exists) stops all traffic, as a hung dockerd would:
+    """127.0.0.1:PORT -> the engine's `unix://` or plain `tcp://` address, in plain TCP or behind
+    TLS (`tls`, a server context). `frozen` (while `freeze_file` exists) stops all traffic, as a hung dockerd would:
     connections stay open, nothing answers."""
 
     def __init__(
-        self, socket_path: str, freeze_file: Path | None = None, tls: ssl.SSLContext | None = None
+        self, address: str, freeze_file: Path | None = None, tls: ssl.SSLContext | None = None
     ) -> None:
-        self.socket_path = socket_path
+        self.address = urllib.parse.urlparse(address)
         self.freeze_file = freeze_file
         self.tls = tls
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -325,11 +326,15 @@ class EngineProxy:
     def _connection(self, client: socket.socket) -> None:
         """One thread per connection pumps both ways (an SSL socket must not be read and written
         by two threads at once)."""
-        engine = socket.socket(socket.AF_UNIX)
+        engine: socket.socket | None = None
         try:
             if self.tls is not None:
                 client = self.tls.wrap_socket(client, server_side=True)
-            engine.connect(self.socket_path)
+            if self.address.scheme == "unix":
+                engine = socket.socket(socket.AF_UNIX)
+                engine.connect(self.address.path)
+            else:
+                engine = socket.create_connection((self.address.hostname, self.address.port))
             peer = {client: engine, engine: client}
             while not self.closed:
                 ready, _, _ = select.select(list(peer), [], [], 0.5)
@@ -346,8 +351,9 @@ class EngineProxy:
             pass
         finally:
             for end in (client, engine):
-                with contextlib.suppress(OSError):
-                    end.close()
+                if end is not None:
+                    with contextlib.suppress(OSError):
+                        end.close()
 
     def close(self) -> None:
         self.closed = True
@@ -358,12 +364,15 @@ class EngineProxy:
 def engine_proxy(docker_engine: Engine) -> Iterator[Callable[..., EngineProxy]]:
     """`engine_proxy(freeze_file=None, tls=None)`: a proxy to the local engine's socket (see
     `EngineProxy`), closed at the end of the test."""
-    if not docker_engine.endpoint.startswith("unix://"):
-        pytest.skip("engine-specific (local socket): the proxy forwards to a unix socket on this machine")
+    address = docker_engine.cli_host() or docker_engine.endpoint  # ssh://: the plugin's own tunnel
+    if not address.startswith(("unix://", "tcp://")) or docker_engine.api.base_url.startswith("https"):
+        pytest.skip(
+            f"engine-specific (plain engine address): the proxy forwards plain HTTP, not to {address}"
+        )
     proxies: list[EngineProxy] = []
 
     def start(freeze_file: Path | None = None, tls: ssl.SSLContext | None = None) -> EngineProxy:
-        proxies.append(EngineProxy(docker_engine.endpoint.removeprefix("unix://"), freeze_file, tls))
+        proxies.append(EngineProxy(address, freeze_file, tls))
         return proxies[-1]
 
     yield start

@@ -101,6 +101,15 @@ class BuildKitBuilder:
             command += ["--platform", spec.platform]
         return command
 
+    def environment(self) -> dict[str, str]:
+        """The CLI's environment, pointed at the plugin's engine the fastest way there is."""
+        env = self.cli.environment()
+        host = self.engine.cli_host()
+        if host is not None:
+            env["DOCKER_HOST"] = host
+            env.pop("DOCKER_CONTEXT", None)
+        return env
+
     def _execute(self, command: list[str], log: BuildKitLog, iidfile: Path) -> str | None:
         """Run the CLI, feeding its progress to `log`; the image id, or None when it failed."""
         with subprocess.Popen(
@@ -110,7 +119,7 @@ class BuildKitBuilder:
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            env=self.cli.environment(),
+            env=self.environment(),
         ) as process:
             assert process.stdout is not None
             for line in process.stdout:

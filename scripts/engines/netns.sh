@@ -51,6 +51,18 @@ network() {
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+stop_pid() {  # stop_pid PIDFILE: stop that process (ours: dockerd or sshd), remove the file
+  local pid
+  if pid_alive "$1"; then
+    pid=$(cat "$1")
+    log "stopping $(basename "$1" .pid) ($pid)"
+    kill "$pid"
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  rm -f "$1"
+}
+
 engine() {
   mkdir -p $STATE/docker $RUN/exec
   if ! pid_alive $RUN/docker.pid; then
@@ -90,7 +102,11 @@ ssh_setup() {
   [ -f $SSH_DIR/host_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f $SSH_DIR/host_ed25519
   [ -f $SSH_DIR/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f $SSH_DIR/id_ed25519 -C pytest-dkimg
   cp $SSH_DIR/id_ed25519.pub $SSH_DIR/authorized_keys
-  cat >$SSH_DIR/sshd_config <<CONF
+  # Every connection of docker-py and of the docker CLI runs `docker system dial-stdio` through
+  # root's shell, and bash reads ~/.bashrc when sshd starts it (this "second host" shares this
+  # machine's /root, whose ~/.bashrc runs `pyenv init`: 0.4 s a connection). Bash reads it only as
+  # the top-level shell: SHLVL=1 from sshd makes it the second.
+  cat >$SSH_DIR/sshd_config.new <<CONF
 ListenAddress $NS_ADDR
 HostKey $SSH_DIR/host_ed25519
 PidFile $RUN/sshd.pid
@@ -101,8 +117,13 @@ KbdInteractiveAuthentication no
 UsePAM no
 MaxSessions 100
 MaxStartups 100
-SetEnv DOCKER_HOST=unix://$SOCKET
+SetEnv DOCKER_HOST=unix://$SOCKET SHLVL=1
 CONF
+  if ! cmp -s $SSH_DIR/sshd_config.new $SSH_DIR/sshd_config && pid_alive $RUN/sshd.pid; then
+    log "sshd's configuration changed: restarting it"
+    stop_pid $RUN/sshd.pid
+  fi
+  mv $SSH_DIR/sshd_config.new $SSH_DIR/sshd_config
   if ! pid_alive $RUN/sshd.pid; then
     rm -f $RUN/sshd.pid
     log "starting sshd in namespace $NS"
@@ -143,17 +164,8 @@ env_() {
 }
 
 stop() {
-  local pidfile pid
-  for pidfile in $RUN/sshd.pid $RUN/docker.pid; do
-    if pid_alive $pidfile; then
-      pid=$(cat $pidfile)
-      log "stopping $(basename $pidfile .pid) ($pid)"
-      kill "$pid"
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-    fi
-    rm -f $pidfile
-  done
+  stop_pid $RUN/sshd.pid
+  stop_pid $RUN/docker.pid
   iptables -t nat -D POSTROUTING -s $SUBNET ! -o $HOST_IF -j MASQUERADE 2>/dev/null || true
   iptables -D FORWARD -i $HOST_IF -j ACCEPT 2>/dev/null || true
   iptables -D FORWARD -o $HOST_IF -j ACCEPT 2>/dev/null || true

@@ -17,6 +17,7 @@ from pytest_dockerimg.build import BuildSpec
 from pytest_dockerimg.builders import BuildFailed
 from pytest_dockerimg.builders.buildkit import HEREDOC_ENGINE, BuildKitBuilder, engine_major
 from pytest_dockerimg.builders.choose import Cli, candidate_clis, choose_builder
+from pytest_dockerimg.engine import connect
 from pytest_dockerimg.plugin import SESSION_KEY
 
 
@@ -227,3 +228,32 @@ def test_auto_never_picks_a_cli_that_talks_to_another_engine(tmp_path, docker_en
     assert choice.cli is None
     assert "talks to another engine" in choice.reason
     assert choose_builder("auto", "NOT:THE:ENGINE", tmp_path / "choice.json") == choice  # from the cache
+
+
+def test_the_cli_reaches_an_ssh_engine_through_one_ssh_connection_of_the_plugin(buildkit, docker_engine):
+    """Given `ssh://` itself, the docker CLI would start `ssh HOST docker system dial-stdio` (a
+    handshake and a remote shell) for each of its connections, about ten a build. The plugin gives
+    it a unix socket instead, whose connections are channels of one SSH connection; the socket goes
+    with the engine. Every other engine: the CLI is given the engine's own address."""
+    over_ssh = docker_engine.endpoint.startswith("ssh://")
+    engine = connect()
+    try:
+        env = BuildKitBuilder(engine, buildkit).environment()
+        if over_ssh:
+            assert env["DOCKER_HOST"].startswith("unix://")
+            assert "DOCKER_CONTEXT" not in env
+        else:
+            assert engine.cli_host() is None
+            assert env.get("DOCKER_HOST") == os.environ.get("DOCKER_HOST")
+        done = subprocess.run(
+            [buildkit.path, "info", "--format", "{{.ID}}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.stdout.strip() == docker_engine.client.info()["ID"], done.stderr
+    finally:
+        engine.close()
+    if over_ssh:
+        assert not os.path.exists(env["DOCKER_HOST"].removeprefix("unix://"))

@@ -32,6 +32,13 @@ def test_sleeps_with_resources(docker_build, docker_run):
 """
 
 
+def heed_ctrl_c() -> None:
+    """Let the inner pytest take SIGINT as Ctrl-C at a terminal: a shell starts background jobs
+    (a suite run with `&`, a CI step) with SIGINT ignored, children inherit that, and Python then
+    installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
     """Start `pytest` in a subprocess whose test holds a container and a built image, and return
@@ -49,6 +56,7 @@ def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
             cwd=pytester.path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            preexec_fn=heed_ctrl_c,
         )
         processes.append(process)
         assert wait_until(lambda: (pytester.path / "started").exists(), timeout=60), (
