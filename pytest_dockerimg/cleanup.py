@@ -9,6 +9,7 @@ so the layer cache survives. Nothing the ledger or the label does not name is to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -24,6 +25,7 @@ import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
+from .engine import is_podman
 from .labels import ALL, Mark
 from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
 from .tags import image_of
@@ -53,6 +55,12 @@ def remove_container(api: docker.APIClient, container_id: str, stop_timeout: flo
     if stop_timeout > 0:
         with _noting(problems, f"stop container {container_id[:12]}"):
             api.stop(container_id, timeout=math.ceil(stop_timeout))
+    elif is_podman(api):
+        # podman's forced removal stops the container first, with its 10 s stop timeout.
+        with _noting(problems, f"kill container {container_id[:12]}"), contextlib.suppress(APIError):
+            api.kill(container_id)  # an APIError (not running, gone): the removal says what matters
+        if problems:
+            return problems  # the engine does not answer
     with _noting(problems, f"remove container {container_id[:12]}"):
         api.remove_container(container_id, v=True, force=True)
     return problems

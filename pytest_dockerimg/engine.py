@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import requests
@@ -70,6 +72,27 @@ def explain(error: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
+def names_podman(version: Mapping[str, Any]) -> bool:
+    """Whether an engine's `/version` answer is podman's (its Docker-compatible API names a
+    "Podman Engine" component)."""
+    return any("podman" in str(part.get("Name", "")).lower() for part in version.get("Components") or [])
+
+
+_PODMAN: weakref.WeakKeyDictionary[docker.APIClient, bool] = weakref.WeakKeyDictionary()
+
+
+def is_podman(api: docker.APIClient) -> bool:
+    """Whether `api` talks to podman (asked once per client; False while the engine does not
+    answer). Where podman's compatible API acts unlike Docker's, the plugin acts for it."""
+    known = _PODMAN.get(api)
+    if known is None:
+        try:
+            known = _PODMAN[api] = names_podman(api.version())
+        except TRANSPORT_ERRORS:
+            return False
+    return known
+
+
 @dataclass(frozen=True)
 class Engine:
     """A connected Docker engine. `host` is where ports published on all interfaces are reached;
@@ -95,6 +118,11 @@ class Engine:
     def api(self) -> docker.APIClient:
         """docker-py's low-level client, for streamed builds, pushes and pulls."""
         return self.client.api
+
+    @property
+    def podman(self) -> bool:
+        """True for podman's Docker-compatible API."""
+        return is_podman(self.api)
 
     def describe(self) -> str:
         return f"Docker engine {self.version} (API {self.api_version}) at {self.address}"
@@ -139,6 +167,7 @@ def connect(
     except TRANSPORT_ERRORS as error:
         raise EngineUnavailable(endpoint.address, explain(error)) from error
     client.api.timeout = api_timeout  # type: ignore[assignment]  # requests takes floats
+    _PODMAN[client.api] = names_podman(info)
     address = endpoint.address if endpoint.context is None else f"{endpoint.address} ({endpoint.why})"
     return Engine(
         client=client,
