@@ -28,7 +28,7 @@ from docker.utils import parse_repository_tag
 from .engine import is_podman
 from .labels import ALL, Mark
 from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
-from .tags import image_of
+from .tags import image_of, untag
 
 SCOPE_KINDS: tuple[Kind, ...] = ("container", "network", "volume")
 
@@ -119,6 +119,8 @@ def hold_image(api: docker.APIClient, image_id: str) -> list[str]:
     (and `docker images` does not list it), so a one-line child (`FROM image` + a label) holds
     it; that child shows as one `<none>` entry, as after any `docker build`."""
     problems: list[str] = []
+    if is_podman(api):
+        return problems  # podman keeps an untagged image (see `untag`): nothing to hold it
     with _noting(problems, f"keep image {image_id[:19]} as build cache"):
         if not api.images(all=True, quiet=True, filters={"label": f"{HOLDS}={image_id}"}):
             dockerfile = f"FROM {image_id}\nLABEL {HOLDS}={image_id}\n".encode()
@@ -141,7 +143,7 @@ def give_back_tag(api: docker.APIClient, entry: Entry) -> list[str]:
             repository, tag = parse_repository_tag(entry.ref)
             api.tag(entry.previous, repository, tag or "latest", force=True)
         elif current is not None:
-            api.remove_image(entry.ref, noprune=True)
+            untag(api, entry.ref)
     return problems
 
 

@@ -20,6 +20,7 @@ from docker.errors import DockerException, ImageNotFound
 from pytest_dockerimg import Engine
 from pytest_dockerimg.cleanup import remove_image
 from pytest_dockerimg.containers import Container
+from pytest_dockerimg.images import short_tag
 from pytest_dockerimg.labels import ALL, Mark
 from pytest_dockerimg.ledger import Entry, Kind, Ledger
 from pytest_dockerimg.plugin import SESSION_KEY
@@ -189,6 +190,18 @@ def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], No
         assert leaked == {"containers": set(), "networks": set(), "volumes": set(), "tags": set()}
 
     return check
+
+
+def tags_in(engine: Engine) -> set[str]:
+    """Every `REPOSITORY:TAG` the engine lists, as Docker names them (podman lists
+    `localhost/NAME` and `docker.io/library/NAME`)."""
+    return {short_tag(tag) for image in engine.api.images() for tag in image.get("RepoTags") or []}
+
+
+@pytest.fixture
+def engine_tags(docker_engine: Engine) -> Callable[[], set[str]]:
+    """`engine_tags()`: the tags in the engine now, as `docker images` shows them on Docker."""
+    return lambda: tags_in(docker_engine)
 
 
 def _wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:

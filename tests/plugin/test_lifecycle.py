@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 
+from pytest_dockerimg.images import short_tag
 from pytest_dockerimg.labels import Identity, process_started, this_machine
 from pytest_dockerimg.plugin import SESSION_KEY
 
@@ -66,11 +67,16 @@ def container_exists(docker_engine, name: str) -> bool:
         docker_engine.client.containers.get(name)
     except NotFound:
         return False
+    except APIError as error:  # podman, while the container is being removed: 500 "no such container"
+        if "no such container" not in str(error):
+            raise
+        return False
     return True
 
 
 def tag_exists(docker_engine, tag: str) -> bool:
-    return any(tag in (image.get("RepoTags") or []) for image in docker_engine.api.images())
+    """Whether `docker images` lists `tag` (podman's `localhost/` or `docker.io/` left out)."""
+    return any(tag in map(short_tag, image.get("RepoTags") or []) for image in docker_engine.api.images())
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
