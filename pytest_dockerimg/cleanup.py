@@ -72,7 +72,19 @@ def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0)
     or ones being removed right now (then the endpoint goes within `settle` seconds)."""
     problems: list[str] = []
     deadline = time.monotonic() + settle
+
+    def disconnect_all() -> None:
+        for container_id in api.inspect_network(network_id).get("Containers") or {}:
+            try:
+                api.disconnect_container_from_network(container_id, network_id, force=True)
+            except APIError:
+                time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
+
     with _noting(problems, f"remove network {network_id[:12]}"):
+        if is_podman(api):
+            # podman removes a network that containers are on, and then fails to remove them
+            # ("failed to convert net opts: ... network not found").
+            disconnect_all()
         while True:
             try:
                 api.remove_network(network_id)
@@ -80,11 +92,7 @@ def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0)
             except APIError as error:
                 if "active endpoints" not in str(error) or time.monotonic() > deadline:
                     raise
-            for container_id in api.inspect_network(network_id).get("Containers") or {}:
-                try:
-                    api.disconnect_container_from_network(container_id, network_id, force=True)
-                except APIError:
-                    time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
+            disconnect_all()
     return problems
 
 
