@@ -3,6 +3,7 @@ steps (cached or not, how long), the resulting image id, the failing step and th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -131,6 +132,9 @@ class BuildLog:
             if not self._current.appended:
                 self.steps.append(self._current.close(self.clock()))
             self._current = None
+        total = self.steps[-1].total if self.steps else None
+        if self._stage and total:  # podman's earlier stages: the total is known now
+            self.steps = [dataclasses.replace(step, total=step.total or total) for step in self.steps]
 
     def _text(self, text: str) -> None:
         text = self._partial + text

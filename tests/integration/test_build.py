@@ -207,6 +207,7 @@ def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):
     )
     assert image.env["STAGE"] == "test"
     assert image.labels["team"] == "web"
+    assert image.steps[-1].instruction == 'RUN echo "built for tests" > /stage'  # not the label's
     container = docker_run(image, command=["cat", "/flavour", "/stage"])
     assert container.wait_exit(timeout=10) == 0
     assert container.logs() == "flavour=spicy\nbuilt for tests\n"

@@ -161,7 +161,7 @@ def test_podman_build_output_is_parsed_like_dockers():
 
 def test_podmans_multi_stage_steps_are_numbered_on_across_stages():
     """podman numbers steps per stage (`[3/3] STEP 1/3: ...`) and skips a stage the target does
-    not need: the steps are numbered on, the total comes with the last stage, and the label the
+    not need: the steps are numbered on (the total, known in the last stage, given to all), and the label the
     build appends is left out as with Docker."""
     log = BuildLog(appended=1)
     for text in [
@@ -180,8 +180,8 @@ def test_podmans_multi_stage_steps_are_numbered_on_across_stages():
     log.finish()
 
     assert [str(step) for step in log.steps] == [
-        "Step 1 : FROM busybox:latest AS base",
-        "Step 2 : RUN echo base",
+        "Step 1/4 : FROM busybox:latest AS base",
+        "Step 2/4 : RUN echo base",
         "Step 3/4 : FROM 02e8af350dae39b934859b069648c38e5e46b0a75d5d090f4b66e4bbfda8f36b AS release",
         "Step 4/4 : ENV STAGE=release",
     ]
