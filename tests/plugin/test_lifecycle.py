@@ -29,6 +29,13 @@ def test_sleeps_with_resources(docker_build, docker_run):
     time.sleep(120)
 """
 
+# pytest whose Ctrl-C raises KeyboardInterrupt also when this suite runs in the background (a
+# shell's background job ignores SIGINT, and a child python keeps ignoring it).
+INTERRUPTIBLE_PYTEST = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
+
 
 @pytest.fixture
 def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
@@ -43,7 +50,7 @@ def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
         (pytester.path / "web" / "Dockerfile").write_text(fresh_dockerfile())
         pytester.makepyfile(test_sleeper=SLEEPING_TEST.format(name=name, tag=tag))
         process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_sleeper.py"],
+            [sys.executable, "-c", INTERRUPTIBLE_PYTEST, "-p", "no:cacheprovider", "test_sleeper.py"],
             cwd=pytester.path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
