@@ -125,6 +125,8 @@ class Engine:
         return is_podman(self.api)
 
     def describe(self) -> str:
+        if self.podman:
+            return f"podman {self.version} (Docker API {self.api_version}) at {self.address}"
         return f"Docker engine {self.version} (API {self.api_version}) at {self.address}"
 
     def close(self) -> None:
