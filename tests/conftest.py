@@ -192,16 +192,12 @@ def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], No
     return check
 
 
-def tags_in(engine: Engine) -> set[str]:
-    """Every `REPOSITORY:TAG` the engine lists, as Docker names them (podman lists
-    `localhost/NAME` and `docker.io/library/NAME`)."""
-    return {short_tag(tag) for image in engine.api.images() for tag in image.get("RepoTags") or []}
-
-
 @pytest.fixture
 def engine_tags(docker_engine: Engine) -> Callable[[], set[str]]:
-    """`engine_tags()`: the tags in the engine now, as `docker images` shows them on Docker."""
-    return lambda: tags_in(docker_engine)
+    """`engine_tags()`: every `REPOSITORY:TAG` in the engine now, as Docker names them (podman
+    lists `localhost/NAME` and `docker.io/library/NAME`)."""
+    api = docker_engine.api
+    return lambda: {short_tag(tag) for image in api.images() for tag in image.get("RepoTags") or []}
 
 
 def _wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
