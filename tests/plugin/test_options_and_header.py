@@ -154,9 +154,7 @@ def test_a_docker_context_is_used_as_the_cli_uses_it(pytester, monkeypatch, tmp_
     pytester.makepyfile("def test_engine(docker_engine): assert docker_engine.version")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [f"docker: * at {host} (Docker context 'under-test' (from *config.json))*"]
-    )
+    result.stdout.fnmatch_lines([f"docker: * at {host} (Docker context 'under-test' (from *config.json))*"])
 
 
 def test_a_missing_context_skips_docker_tests_naming_it(pytester, monkeypatch, tmp_path):
