@@ -3,6 +3,7 @@ steps (cached or not, how long), the resulting image id, the failing step and th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +70,8 @@ class BuildLog:
     error_code: int | None = None
     _partial: str = ""
     _current: _OpenStep | None = None
+    _stage: str = ""
+    _stage_offset: int = 0
 
     @property
     def current_step(self) -> str | None:
@@ -129,6 +132,9 @@ class BuildLog:
             if not self._current.appended:
                 self.steps.append(self._current.close(self.clock()))
             self._current = None
+        total = self.steps[-1].total if self.steps else None
+        if self._stage and total:  # podman's earlier stages: the total is known now
+            self.steps = [dataclasses.replace(step, total=step.total or total) for step in self.steps]
 
     def _text(self, text: str) -> None:
         text = self._partial + text
@@ -142,7 +148,10 @@ class BuildLog:
             self._partial = ""
 
     def _line(self, line: str) -> None:
-        line = podman_line(_ANSI.sub("", line))
+        line = _ANSI.sub("", line)
+        if match := _PODMAN_STAGE_STEP.match(line):
+            line = self._podman_stage_step(match)
+        line = podman_line(line)
         if not line.strip():
             return
         if match := _STEP.match(line):
@@ -156,6 +165,17 @@ class BuildLog:
         elif match := _BUILT.match(line):
             self.image_id = self.image_id or match["id"]
         self.lines.append(line)
+
+    def _podman_stage_step(self, match: re.Match[str]) -> str:
+        """podman numbers the steps of a multi-stage build per stage (`[3/3] STEP 2/4: ...`) and
+        skips the stages the target does not need: number them on from the stages before, the
+        total known in the last stage only."""
+        if match["stage"] != self._stage:
+            self._stage = match["stage"]
+            self._stage_offset = len(self.steps) + (self._current is not None and not self._current.appended)
+        index = self._stage_offset + int(match["index"])
+        total = f"/{self._stage_offset + int(match['total'])}" if match["stage"] == match["stages"] else ""
+        return f"Step {index}{total} : {match['instruction']}"
 
     def _start_step(self, index: int, engine_total: str | None, instruction: str) -> str:
         now = self.clock()
@@ -176,8 +196,12 @@ class BuildLog:
         return line
 
 
-# podman's Docker-compatible build API speaks its own words: `STEP 2/4: RUN ...`, `--> Using cache
-# <id>`, `--> <12 hex>`, and a failure ends in `exit status N`.
+# podman's Docker-compatible build API speaks its own words: `STEP 2/4: RUN ...` (`[1/3] STEP 2/4:
+# ...` in a multi-stage build), `--> Using cache <id>`, `--> <12 hex>`, and a failure ends in
+# `exit status N`.
+_PODMAN_STAGE_STEP = re.compile(
+    r"^\[(?P<stage>\d+)/(?P<stages>\d+)\] STEP (?P<index>\d+)/(?P<total>\d+): (?P<instruction>.*)$"
+)
 _PODMAN_STEP = re.compile(r"^STEP (?P<index>\d+)(?:/(?P<total>\d+))?: (?P<instruction>.*)$")
 _PODMAN_LAYER = re.compile(r"^--> (?P<id>[0-9a-f]{12,64})$")
 _PODMAN_EXIT_CODE = re.compile(r"exit status (?P<code>\d+)")

@@ -9,6 +9,7 @@ so the layer cache survives. Nothing the ledger or the label does not name is to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -24,9 +25,10 @@ import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
+from .engine import is_podman
 from .labels import ALL, Mark
 from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
-from .tags import image_of, image_tags, same_tag
+from .tags import image_of, image_tags, same_tag, untag
 
 SCOPE_KINDS: tuple[Kind, ...] = ("container", "network", "volume")
 
@@ -53,6 +55,12 @@ def remove_container(api: docker.APIClient, container_id: str, stop_timeout: flo
     if stop_timeout > 0:
         with _noting(problems, f"stop container {container_id[:12]}"):
             api.stop(container_id, timeout=math.ceil(stop_timeout))
+    elif is_podman(api):
+        # podman's forced removal stops the container first, with its 10 s stop timeout.
+        with _noting(problems, f"kill container {container_id[:12]}"), contextlib.suppress(APIError):
+            api.kill(container_id)  # an APIError (not running, gone): the removal says what matters
+        if problems:
+            return problems  # the engine does not answer
     with _noting(problems, f"remove container {container_id[:12]}"):
         api.remove_container(container_id, v=True, force=True)
     return problems
@@ -64,7 +72,19 @@ def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0)
     or ones being removed right now (then the endpoint goes within `settle` seconds)."""
     problems: list[str] = []
     deadline = time.monotonic() + settle
+
+    def disconnect_all() -> None:
+        for container_id in api.inspect_network(network_id).get("Containers") or {}:
+            try:
+                api.disconnect_container_from_network(container_id, network_id, force=True)
+            except APIError:
+                time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
+
     with _noting(problems, f"remove network {network_id[:12]}"):
+        if is_podman(api):
+            # podman removes a network that containers are on, and then fails to remove them
+            # ("failed to convert net opts: ... network not found").
+            disconnect_all()
         while True:
             try:
                 api.remove_network(network_id)
@@ -72,11 +92,7 @@ def remove_network(api: docker.APIClient, network_id: str, settle: float = 10.0)
             except APIError as error:
                 if "active endpoints" not in str(error) or time.monotonic() > deadline:
                     raise
-            for container_id in api.inspect_network(network_id).get("Containers") or {}:
-                try:
-                    api.disconnect_container_from_network(container_id, network_id, force=True)
-                except APIError:
-                    time.sleep(0.05)  # e.g. "marked for removal": its endpoint goes with it
+            disconnect_all()
     return problems
 
 
@@ -120,6 +136,8 @@ def hold_image(api: docker.APIClient, image_id: str, cache_of: str) -> list[str]
     its key): the holder of the spec's earlier image goes, and with it the layers of that image
     that nothing else uses, so that editing a Dockerfile does not pile up `<none>` entries."""
     problems: list[str] = []
+    if is_podman(api):
+        return problems  # podman keeps an untagged image (see `untag`): nothing to hold it
     with _noting(problems, f"keep image {image_id[:19]} as build cache"):
         if not api.images(all=True, quiet=True, filters={"label": f"{HOLDS}={image_id}"}):
             dockerfile = f"FROM {image_id}\nLABEL {HOLDS}={image_id} {CACHE_OF}={cache_of}\n".encode()
@@ -147,7 +165,7 @@ def give_back_tag(api: docker.APIClient, entry: Entry) -> list[str]:
             repository, tag = parse_repository_tag(entry.ref)
             api.tag(entry.previous, repository, tag or "latest", force=True)
         elif current is not None:
-            api.remove_image(entry.ref, noprune=True)
+            untag(api, entry.ref)
     return problems
 
 

@@ -387,9 +387,7 @@ class Container:
             )["Id"]
             frames = self.engine.api.exec_start(exec_id, stream=True, demux=True)
         except APIError as error:
-            raise DockerImgError(
-                f"exec {cmd!r} in container {self.name}: {error.explanation or error}"
-            ) from None
+            raise DockerImgError(f"exec {cmd!r} in container {self.name}: {self._refusal(error)}") from None
         streams: dict[str, list[bytes]] = {"output": [], "stdout": [], "stderr": []}
 
         def drain(frames: Iterator[tuple[bytes | None, bytes | None]]) -> None:
@@ -412,6 +410,18 @@ class Container:
         return ExecResult(
             int(exit_code if exit_code is not None else -1), text["output"], text["stdout"], text["stderr"]
         )
+
+    def _refusal(self, error: APIError) -> str:
+        """Why the engine refused an action, in the same words on every engine: a container that
+        is not running says so (Docker: "Container ID is not running"; podman: "... container
+        state improper")."""
+        try:
+            status = self.status
+        except APIError:
+            status = "unknown"
+        if status not in ("running", "unknown"):
+            return f"container {self.name} is not running (status {status})"
+        return str(error.explanation or error)
 
     def copy_to(self, container_path: str, host_path: str | Path) -> None:
         """Copy the file or folder `host_path` to `container_path` in the container (`docker cp

@@ -7,6 +7,7 @@ import importlib
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,27 @@ def explain(error: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
+def names_podman(version: Mapping[str, Any]) -> bool:
+    """Whether an engine's `/version` answer is podman's (its Docker-compatible API names a
+    "Podman Engine" component)."""
+    return any("podman" in str(part.get("Name", "")).lower() for part in version.get("Components") or [])
+
+
+_PODMAN: weakref.WeakKeyDictionary[docker.APIClient, bool] = weakref.WeakKeyDictionary()
+
+
+def is_podman(api: docker.APIClient) -> bool:
+    """Whether `api` talks to podman (asked once per client; False while the engine does not
+    answer). Where podman's compatible API acts unlike Docker's, the plugin acts for it."""
+    known = _PODMAN.get(api)
+    if known is None:
+        try:
+            known = _PODMAN[api] = names_podman(api.version())
+        except TRANSPORT_ERRORS:
+            return False
+    return known
+
+
 @dataclass(frozen=True)
 class Engine:
     """A connected Docker engine. `host` is where ports published on all interfaces are reached;
@@ -102,7 +124,14 @@ class Engine:
         """docker-py's low-level client, for streamed builds, pushes and pulls."""
         return self.client.api
 
+    @property
+    def podman(self) -> bool:
+        """True for podman's Docker-compatible API."""
+        return is_podman(self.api)
+
     def describe(self) -> str:
+        if self.podman:
+            return f"podman {self.version} (Docker API {self.api_version}) at {self.address}"
         return f"Docker engine {self.version} (API {self.api_version}) at {self.address}"
 
     def cli_host(self) -> str | None:
@@ -132,9 +161,11 @@ class Engine:
 PROVISIONAL_API = "1.24"  # docker-py's minimum; replaced by the engine's own at once
 
 
-def client_for(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> docker.DockerClient:
+def client_for(
+    endpoint: Endpoint, env: Mapping[str, str], timeout: int
+) -> tuple[docker.DockerClient, dict[str, Any]]:
     """A docker-py client of `endpoint`: DOCKER_HOST's (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH
-    from `env`), or a context's, with that context's TLS material."""
+    from `env`), or a context's, with that context's TLS material; and the engine's `/version`."""
     if endpoint.address.startswith("ssh://"):
         try:
             importlib.import_module("paramiko")
@@ -153,8 +184,10 @@ def client_for(endpoint: Endpoint, env: Mapping[str, str], timeout: int) -> dock
         # requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (set on many company machines) win
         # over a session's own CA file: the engine's certificate is signed by its own CA.
         client.api.trust_env = False
-    client.api._version = str(client.api.version(api_version=False)["ApiVersion"])  # type: ignore[attr-defined]
-    return client
+    answer: dict[str, Any] = client.api.version(api_version=False)
+    client.api._version = str(answer["ApiVersion"])  # type: ignore[attr-defined]
+    _PODMAN[client.api] = names_podman(answer)
+    return client, answer
 
 
 def connect(
@@ -174,8 +207,7 @@ def connect(
     except ContextError as error:
         raise EngineUnavailable("the current Docker context", str(error)) from None
     try:
-        client = client_for(endpoint, env, int(max(1, probe_timeout)))
-        info = client.version()
+        client, info = client_for(endpoint, env, int(max(1, probe_timeout)))
         reach = resolve(endpoint.address, endpoint.why, client, reach_host, bind_host)
     except TRANSPORT_ERRORS as error:
         raise EngineUnavailable(endpoint.address, explain(error)) from error

@@ -136,7 +136,10 @@ class DockerSession:
 
     def _id_of(self, engine: Engine) -> str:
         if self._engine_id is None:
-            self._engine_id = str(engine.client.info().get("ID") or engine.address)
+            if engine.podman:  # podman's /info ID is new at every call: its version and address name it
+                self._engine_id = f"podman {engine.version} at {engine.endpoint or engine.address}"
+            else:
+                self._engine_id = str(engine.client.info().get("ID") or engine.address)
         return self._engine_id
 
     def builder_header(self) -> str:

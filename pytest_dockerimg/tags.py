@@ -10,6 +10,7 @@ import docker
 from docker.errors import ImageNotFound
 from docker.utils import parse_repository_tag
 
+from .engine import is_podman
 from .ledger import Entry, Ledger
 
 
@@ -63,6 +64,22 @@ def put_tag(ledger: Ledger, api: docker.APIClient, image_id: str, ref: str) -> E
     repository, tag = parse_repository_tag(ref)
     api.tag(image_id, repository, tag or "latest", force=True)
     return entry
+
+
+def untag(api: docker.APIClient, ref: str) -> None:
+    """Take the tag `ref` off its image (`docker rmi --no-prune REF`): Docker removes the image
+    too when that was its last tag and nothing is built on it. podman's compatible API removes
+    the image with its last name whatever is built on it (the build cache with it), so there
+    its own untag call takes the name alone, and the image stays as `<none>`."""
+    if not is_podman(api):
+        api.remove_image(ref, noprune=True)
+        return
+    wanted = same_tag(ref)
+    for name in image_tags(api, ref):
+        if same_tag(name) == wanted:  # podman's own spelling: docker.io/NAME, localhost/NAME
+            repository, tag = parse_repository_tag(name)
+            url = api._url("/libpod/images/{0}/untag", ref)  # type: ignore[attr-defined]
+            api._raise_for_status(api._post(url, params={"repo": repository, "tag": tag}))  # type: ignore[attr-defined]
 
 
 def pull_recorded(ledger: Ledger, api: docker.APIClient, ref: str, pull: Callable[[], object]) -> str | None:

@@ -105,7 +105,7 @@ def _tear_down_sessions(api: docker.APIClient, engine: str, dead: Callable[[Owne
 def sweep_owner(owner: int, started: int, host: str) -> Removed:
     """Remove what the sessions owned by the (dead) process `owner` on `host` left behind."""
     endpoint = resolve_endpoint(os.environ)
-    client = client_for(endpoint, os.environ, timeout=30)
+    client, _ = client_for(endpoint, os.environ, timeout=30)
     try:
         engine = endpoint.address
         removed = _tear_down_sessions(

@@ -30,6 +30,7 @@ from pytest_dockerimg.containers import Container
 from pytest_dockerimg.labels import ALL, Mark
 from pytest_dockerimg.ledger import Entry, Kind, Ledger
 from pytest_dockerimg.plugin import SESSION_KEY
+from pytest_dockerimg.tags import short_tag
 
 HTTPD_DOCKERFILE = """\
 FROM busybox:latest
@@ -198,6 +199,14 @@ def assert_no_leaks(inner_leftovers: Callable[[], Leftovers]) -> Callable[[], No
     return check
 
 
+@pytest.fixture
+def engine_tags(docker_engine: Engine) -> Callable[[], set[str]]:
+    """`engine_tags()`: every `REPOSITORY:TAG` in the engine now, as Docker names them (podman
+    lists `localhost/NAME` and `docker.io/library/NAME`)."""
+    api = docker_engine.api
+    return lambda: {short_tag(tag) for image in api.images() for tag in image.get("RepoTags") or []}
+
+
 def _wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -237,11 +246,6 @@ def write_context(tmp_path: Path) -> Callable[..., Path]:
 # (never silently), through `engine_can`.
 
 
-def is_podman(engine: Engine) -> bool:
-    components = engine.client.version().get("Components") or []
-    return any("podman" in str(component.get("Name", "")).lower() for component in components)
-
-
 def _limits(engine: Engine) -> dict[str, str | None]:
     """What each engine difference is, and why an engine lacks it (None: it has it)."""
     reach = engine.reach
@@ -256,13 +260,16 @@ def _limits(engine: Engine) -> dict[str, str | None]:
         "this_machine": None
         if same_files and loopback
         else f"the engine is not on the test's machine: {here}",
-        "git_context": "podman cannot build from a git URL" if is_podman(engine) else None,
+        "git_context": "podman cannot build from a git URL" if engine.podman else None,
+        # podman's API builds with buildah: a BuildKit client gets "failed to dial gRPC: unable
+        # to upgrade to h2c, received 404".
+        "buildkit": "podman's API builds with buildah, not BuildKit" if engine.podman else None,
         # podman builds OCI images, which keep no HEALTHCHECK (and runs checks from systemd timers).
-        "healthcheck": "podman's OCI images keep no HEALTHCHECK" if is_podman(engine) else None,
+        "healthcheck": "podman's OCI images keep no HEALTHCHECK" if engine.podman else None,
         # Docker's userland proxy accepts on a published port before the service listens; it
         # serves loopback connections (others are NATed straight to the container).
         "userland_proxy": None
-        if loopback and not is_podman(engine)
+        if loopback and not engine.podman
         else f"no userland proxy between the test and the container: {here}",
     }
 

@@ -96,10 +96,13 @@ def candidate_clis(environ: Mapping[str, str]) -> list[str]:
 def probe_cli(path: str, engine_id: str, environ: Mapping[str, str]) -> Cli | str:
     """The CLI at `path`, when it can build with BuildKit on the engine `engine_id`; else why not."""
     env = dict(environ)
-    code, output = _run([path, "version", "--format", "{{.Client.Version}}"], env)
-    version = output.splitlines()[0].strip() if output else ""
+    format_ = "{{.Client.Version}} {{range .Server.Components}}{{.Name}};{{end}}"
+    code, output = _run([path, "version", "--format", format_], env)
+    version, _, server = (output.splitlines()[0] if output else "").partition(" ")
     if not version or not version[0].isdigit():
         return f"{path} does not run ({output.splitlines()[-1] if output else code})"
+    if "podman" in server.lower():
+        return f"docker {version} at {path} talks to podman, whose API builds with buildah, not BuildKit"
     code, output = _run([path, "buildx", "version"], env)
     buildx = output.split()[1] if code == 0 and len(output.split()) > 1 else None
     rawjson = False

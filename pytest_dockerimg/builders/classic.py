@@ -3,14 +3,16 @@ no docker CLI can build with BuildKit. It refuses BuildKit-only syntax before bu
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import requests
-from docker.errors import APIError, DockerException
+from docker.errors import APIError, DockerException, ImageNotFound
 
-from pytest_dockerimg.buildlog import BuildLog
+from pytest_dockerimg.buildlog import BuildLog, BuildStep
 from pytest_dockerimg.dockerfile import scan_buildkit_only
 from pytest_dockerimg.engine import Engine
 from pytest_dockerimg.errors import BuildError
@@ -86,10 +88,23 @@ class ClassicBuilder:
         return BuildOutcome(
             image_id=log.image_id,
             log="\n".join(log.lines),
-            steps=tuple(log.steps),
+            steps=tuple(self._with_base_ids(log.steps)),
             seconds=round(time.monotonic() - started, 3),
             made=(MadeImage(log.image_id, prune=nocache, hold=not nocache),),
         )
+
+    def _with_base_ids(self, steps: list[BuildStep]) -> list[BuildStep]:
+        """Steps whose FROM names its base image's id, as Docker's output does (podman's gives
+        none): the base as the engine has it; a stage name or an `$ARG` stays without one."""
+        done = []
+        for step in steps:
+            words = [word for word in step.instruction.split()[1:] if not word.startswith("--")]
+            if step.image_id is None and step.instruction.upper().startswith("FROM ") and words:
+                with contextlib.suppress(ImageNotFound, APIError):
+                    found = str(self.engine.api.inspect_image(words[0])["Id"])  # type: ignore[no-untyped-call]
+                    step = dataclasses.replace(step, image_id=found.removeprefix("sha256:")[:12])
+            done.append(step)
+        return done
 
     def _error(self, spec: BuildSpec, log: BuildLog, *, pull: bool) -> BuildError:
         failed = log.failed_step

@@ -230,6 +230,7 @@ def test_build_args_target_and_a_custom_dockerfile(docker_build, docker_run):
     )
     assert image.env["STAGE"] == "test"
     assert image.labels["team"] == "web"
+    assert image.steps[-1].instruction == 'RUN echo "built for tests" > /stage'  # not the label's
     container = docker_run(image, command=["cat", "/flavour", "/stage"])
     assert container.wait_exit(timeout=10) == 0
     assert container.logs() == "flavour=spicy\nbuilt for tests\n"
@@ -242,7 +243,7 @@ def test_invalid_build_requests_fail_before_the_engine_is_asked(docker_build):
         docker_build("../data/httpd", labels={"pytest-dockerimg.inputs": "forged"})
 
 
-def test_no_tagged_image_is_left_after_the_session(pytester, docker_engine, assert_no_leaks, request):
+def test_no_tagged_image_is_left_after_the_session(pytester, engine_tags, assert_no_leaks, request):
     tag, committed = unique_tag("gone"), unique_tag("committed")
     pytester.makepyfile(
         f"""
@@ -253,7 +254,7 @@ def test_no_tagged_image_is_left_after_the_session(pytester, docker_engine, asse
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
-    tags = {tag for image in docker_engine.api.images() for tag in image.get("RepoTags") or []}
+    tags = engine_tags()
     assert tag not in tags
     assert committed not in tags
     assert_no_leaks()

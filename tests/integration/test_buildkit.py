@@ -183,9 +183,10 @@ def made_images(docker_engine) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def built_in_buildkit(docker_engine) -> BuildKitBuilder:
+def built_in_buildkit(docker_engine, engine_can) -> BuildKitBuilder:
     """BuildKit through an older CLI's own BuildKit (`DOCKER_BUILDKIT=1 docker build`, plain
     progress), not buildx."""
+    engine_can("buildkit")
     clis = older_clis()
     if not clis:
         pytest.skip("no docker CLI before 23.0 here (Debian bookworm's docker.io installs one)")

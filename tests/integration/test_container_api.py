@@ -119,7 +119,7 @@ def test_exec_in_a_stopped_container_says_why(docker_run):
     box = docker_run("busybox:latest", command=["true"])
     box.wait_exit()
 
-    with pytest.raises(DockerImgError, match="is not running"):
+    with pytest.raises(DockerImgError, match=rf"container {box.name} is not running \(status exited\)"):
         box.exec(["ls"])
 
 

@@ -30,12 +30,7 @@ def httpd(docker_build):
     return docker_build("../data/httpd")
 
 
-def local_tags(docker_engine) -> set[str]:
-    """Every `REPOSITORY:TAG` that `docker images` lists."""
-    return {tag for image in docker_engine.client.images.list() for tag in image.tags}
-
-
-def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_run):
+def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_run, engine_tags):
     """`push(image, "test/xyz", tag="v1")` tags and pushes the image; the registry lists it
     (`catalog()`, `tags()`) and serves its manifest; `pull(ref)` brings it back and it runs."""
     ref = docker_registry.push(httpd, "test/xyz", tag="v1")
@@ -61,7 +56,7 @@ def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_ru
 
     # `docker rmi` the pushed tag (only that tag: the built image and its layers stay).
     docker_engine.client.images.remove(ref, noprune=True)
-    assert ref not in local_tags(docker_engine)
+    assert ref not in engine_tags()
 
     pulled = docker_registry.pull(ref)
     assert isinstance(pulled, Image)
@@ -71,7 +66,7 @@ def test_push_list_pull_and_run(httpd, docker_registry, docker_engine, docker_ru
     assert requests.get(web.url(80), timeout=5).text == PAGE
 
 
-def test_docker_cli_pulls_what_was_pushed(httpd, docker_registry, docker_engine):
+def test_docker_cli_pulls_what_was_pushed(httpd, docker_registry, docker_engine, engine_tags):
     """What the plugin pushed is an ordinary registry image: `docker pull` fetches it too."""
     ref = docker_registry.push(httpd, "test/cli", tag="v1")
     docker_engine.client.images.remove(ref, noprune=True)
@@ -83,7 +78,7 @@ def test_docker_cli_pulls_what_was_pushed(httpd, docker_registry, docker_engine)
         assert docker_engine.client.images.get(ref).id == httpd.id
     finally:
         subprocess.run(["docker", "rmi", "--no-prune", ref], capture_output=True, timeout=60)
-    assert ref not in local_tags(docker_engine)
+    assert ref not in engine_tags()
 
 
 def test_push_without_a_repository_uses_the_tag_the_image_was_built_with(docker_build, docker_registry):
@@ -112,7 +107,7 @@ def registry_containers_of_this_process(docker_engine) -> set[str]:
     }
 
 
-def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
+def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine, engine_tags):
     """`--docker-registry-url HOST:PORT` makes `docker_registry` use a registry that runs
     already: the session pushes there and starts no registry of its own."""
     # Where the tests run in a container, the registry must face the engine's host's network: the
@@ -151,10 +146,12 @@ def test_an_existing_registry_given_by_url(pytester, docker_run, docker_engine):
     catalog = requests.get(registry.url(5000, "/v2/_catalog"), timeout=5).json()["repositories"]
     assert repository in catalog
     assert registry.status == "running"  # the session did not stop a registry it did not start
-    assert f"{address}/{repository}:v1" not in local_tags(docker_engine)  # its pushed tag is gone
+    assert f"{address}/{repository}:v1" not in engine_tags()  # its pushed tag is gone
 
 
-def test_pull_keeps_a_local_tag_that_the_session_did_not_create(pytester, docker_run, docker_engine):
+def test_pull_keeps_a_local_tag_that_the_session_did_not_create(
+    pytester, docker_run, docker_engine, engine_tags
+):
     """The plugin removes only what it created: pulling a ref that was already local (pushed
     with the docker CLI before the session) leaves that tag in place after the session."""
     interface = "0.0.0.0" if docker_engine.reach.network else docker_engine.reach.bind_host  # as above
@@ -173,7 +170,7 @@ def test_pull_keeps_a_local_tag_that_the_session_did_not_create(pytester, docker
         )
         result = pytester.runpytest("--docker-registry-url", address)
         result.assert_outcomes(passed=1)
-        assert ref in local_tags(docker_engine), "the session removed a tag it did not create"
+        assert ref in engine_tags(), "the session removed a tag it did not create"
     finally:
         subprocess.run(["docker", "rmi", "--no-prune", ref], capture_output=True, timeout=60)
 
@@ -198,7 +195,7 @@ def test_an_unreachable_registry_url_fails_fast_naming_the_address(pytester):
     assert elapsed < 15
 
 
-def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docker_engine):
+def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docker_engine, engine_tags):
     """docker-py reports a failed push in the stream; `push` raises `RegistryError` with the
     engine's message instead of returning a ref that does not exist."""
     ledger = Ledger()
@@ -211,7 +208,7 @@ def test_failed_push_raises_registry_error_with_the_engines_message(httpd, docke
         assert "connection refused" in message  # the engine's own words
     finally:
         assert teardown(docker_engine.api, [ledger]).problems == []
-    assert "127.0.0.1:1/test/dead:v1" not in local_tags(docker_engine)
+    assert "127.0.0.1:1/test/dead:v1" not in engine_tags()
 
 
 def test_nothing_is_left_behind_after_the_session(pytester, docker_engine, assert_no_leaks):

@@ -66,3 +66,17 @@ def test_the_classic_builder_refuses_buildkit_syntax_naming_the_line(pytester, d
             "*hint: build with BuildKit: pytest --docker-builder buildkit*",
         ]
     )
+
+
+def test_buildkit_on_podman_is_refused_saying_why(pytester, docker_engine):
+    """podman's Docker-compatible API builds with buildah: `--docker-builder buildkit` fails the
+    build saying so (the CLI itself would only say "failed to dial gRPC")."""
+    if not docker_engine.podman:
+        pytest.skip(f"podman only: the engine is {docker_engine.describe()}")
+    (pytester.mkdir("modern") / "Dockerfile").write_text("FROM busybox:latest\nRUN true\n")
+    pytester.makepyfile(BUILD_MODERN)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--docker-builder", "buildkit")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*--docker-builder buildkit, but *talks to podman, whose API builds with buildah*"]
+    )

@@ -15,10 +15,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 
 from pytest_dockerimg.labels import Identity, process_started, this_machine
 from pytest_dockerimg.plugin import SESSION_KEY
+from pytest_dockerimg.tags import short_tag
 
 SLEEPING_TEST = """
 import pathlib
@@ -30,6 +31,13 @@ def test_sleeps_with_resources(docker_build, docker_run):
     pathlib.Path("started").write_text("yes")
     time.sleep(120)
 """
+
+# pytest whose Ctrl-C raises KeyboardInterrupt also when this suite runs in the background (a
+# shell's background job ignores SIGINT, and a child python keeps ignoring it).
+INTERRUPTIBLE_PYTEST = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
 
 
 def heed_ctrl_c() -> None:
@@ -52,7 +60,7 @@ def sleeping_session(pytester, write_context, fresh_dockerfile, wait_until):
         (pytester.path / "web" / "Dockerfile").write_text(fresh_dockerfile())
         pytester.makepyfile(test_sleeper=SLEEPING_TEST.format(name=name, tag=tag))
         process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_sleeper.py"],
+            [sys.executable, "-c", INTERRUPTIBLE_PYTEST, "-p", "no:cacheprovider", "test_sleeper.py"],
             cwd=pytester.path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -77,11 +85,16 @@ def container_exists(docker_engine, name: str) -> bool:
         docker_engine.client.containers.get(name)
     except NotFound:
         return False
+    except APIError as error:  # podman, while the container is being removed: 500 "no such container"
+        if "no such container" not in str(error):
+            raise
+        return False
     return True
 
 
 def tag_exists(docker_engine, tag: str) -> bool:
-    return any(tag in (image.get("RepoTags") or []) for image in docker_engine.api.images())
+    """Whether `docker images` lists `tag` (podman's `localhost/` or `docker.io/` left out)."""
+    return any(tag in map(short_tag, image.get("RepoTags") or []) for image in docker_engine.api.images())
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

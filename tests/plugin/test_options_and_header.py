@@ -73,10 +73,11 @@ def test_the_header_names_engine_version_and_address(pytester, docker_engine):
     pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
+    kind = "podman" if docker_engine.podman else "Docker engine"  # podman says "Docker API 1.44"
     result.stdout.fnmatch_lines(
         [
             "collected 2 items",
-            f"docker: Docker engine {docker_engine.version} (API *) at {docker_engine.address}; "
+            f"docker: {kind} {docker_engine.version} (*API *) at {docker_engine.address}; "
             f"{docker_engine.reach.describe()}",
         ]
     )
@@ -153,9 +154,7 @@ def test_a_docker_context_is_used_as_the_cli_uses_it(pytester, monkeypatch, tmp_
     pytester.makepyfile("def test_engine(docker_engine): assert docker_engine.version")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        [f"docker: Docker engine * at {host} (Docker context 'under-test' (from *config.json))*"]
-    )
+    result.stdout.fnmatch_lines([f"docker: * at {host} (Docker context 'under-test' (from *config.json))*"])
 
 
 def test_a_missing_context_skips_docker_tests_naming_it(pytester, monkeypatch, tmp_path):

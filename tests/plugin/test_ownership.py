@@ -27,7 +27,7 @@ def image_id(docker_engine, ref: str) -> str | None:
 def users_tag(docker_engine):
     """A tag the user has on an image of their own (busybox), removed at the end."""
     tag = f"test/users:{uuid.uuid4().hex[:8]}"
-    docker_engine.client.images.get("busybox:latest").tag(tag)
+    docker_engine.client.images.get("busybox:latest").tag(*tag.split(":"))  # podman: repo, tag apart
     yield tag
     if image_id(docker_engine, tag):
         docker_engine.client.images.remove(tag, noprune=True)

@@ -157,3 +157,33 @@ def test_podman_build_output_is_parsed_like_dockers():
     assert log.failed_step is not None
     assert log.failed_step.instruction == "RUN exit 7"
     assert log.error_code == 7
+
+
+def test_podmans_multi_stage_steps_are_numbered_on_across_stages():
+    """podman numbers steps per stage (`[3/3] STEP 1/3: ...`) and skips a stage the target does
+    not need: the steps are numbered on (the total, known in the last stage, given to all), and the label the
+    build appends is left out as with Docker."""
+    log = BuildLog(appended=1)
+    for text in [
+        "[1/3] STEP 1/2: FROM busybox:latest AS base\n",
+        "[1/3] STEP 2/2: RUN echo base\n",
+        "--> 02e8af350dae\n",
+        "[3/3] STEP 1/3: FROM 02e8af350dae39b934859b069648c38e5e46b0a75d5d090f4b66e4bbfda8f36b AS release\n",
+        "[3/3] STEP 2/3: ENV STAGE=release\n",
+        "--> 00c8a9169758\n",
+        '[3/3] STEP 3/3: LABEL "team"="web"\n',
+        "[3/3] COMMIT\n",
+        "--> a522de3c7596\n",
+        "Successfully built a522de3c7596\n",
+    ]:
+        log.feed({"stream": text})
+    log.finish()
+
+    assert [str(step) for step in log.steps] == [
+        "Step 1/4 : FROM busybox:latest AS base",
+        "Step 2/4 : RUN echo base",
+        "Step 3/4 : FROM 02e8af350dae39b934859b069648c38e5e46b0a75d5d090f4b66e4bbfda8f36b AS release",
+        "Step 4/4 : ENV STAGE=release",
+    ]
+    assert [step.image_id for step in log.steps][1:] == ["02e8af350dae", None, "00c8a9169758"]
+    assert log.image_id == "a522de3c7596"

@@ -33,6 +33,9 @@ class RecordingApi:
         if ref in self.failing:
             raise requests.ConnectionError(f"engine gone while {name} {ref}")
 
+    def version(self) -> dict[str, object]:
+        return {"Components": [{"Name": "Engine"}]}  # Docker's (podman's says "Podman Engine")
+
     def remove_container(self, ref: str, **_: object) -> None:
         self._call("remove_container", ref)
 
