@@ -264,6 +264,9 @@ def _limits(engine: Engine) -> dict[str, str | None]:
         # podman's API builds with buildah: a BuildKit client gets "failed to dial gRPC: unable
         # to upgrade to h2c, received 404".
         "buildkit": "podman's API builds with buildah, not BuildKit" if engine.podman else None,
+        # podman keeps an untagged image itself (its rmi of a last name takes the build cache
+        # with it, so the plugin only untags there): no holder, and no old cache let go.
+        "cache_holder": "podman keeps untagged build images itself" if engine.podman else None,
         # podman builds OCI images, which keep no HEALTHCHECK (and runs checks from systemd timers).
         "healthcheck": "podman's OCI images keep no HEALTHCHECK" if engine.podman else None,
         # Docker's userland proxy accepts on a published port before the service listens; it

@@ -109,13 +109,14 @@ def test_a_second_session_hits_the_layer_cache_and_no_build_cache_bypasses_it(
 
 
 def test_editing_the_dockerfile_does_not_pile_up_kept_caches(
-    pytester, docker_engine, write_context, fresh_dockerfile
+    pytester, docker_engine, write_context, fresh_dockerfile, engine_can
 ):
     """Only the newest build of a spec stays as cache: once the Dockerfile changed, the image
     an earlier session kept for it goes, with the layers nothing else uses, so `docker images`
     shows one `<none>` entry per Dockerfile, however often it is edited."""
     from pytest_dockerimg.cleanup import HOLDS
 
+    engine_can("cache_holder")
     context = write_context("edited", fresh_dockerfile("RUN echo one > /one"))
     pytester.makepyfile(RECORD_STEPS.format(context=str(context), tag=unique_tag("edited"), extra=""))
     before = run_and_read_steps(pytester)

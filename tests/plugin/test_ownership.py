@@ -142,12 +142,12 @@ def test_an_image_the_user_has_tagged_stays_theirs(
         def test_build(docker_build, docker_engine):
             image = docker_build("web")
             if {tagged == "during the session"!r}:
-                image.raw.tag({users_tag!r})
+                image.raw.tag(*{users_tag!r}.split(":"))
         """
     )
     try:
         if tagged == "before the session":  # as by `docker build -t` of the same inputs
-            docker_build(pytester.path / "web").raw.tag(users_tag)
+            docker_build(pytester.path / "web").raw.tag(*users_tag.split(":"))
         result = pytester.runpytest("-p", "no:cacheprovider")
         result.assert_outcomes(passed=1)
         assert image_id(docker_engine, users_tag), "the user's tag went with the session's image"
