@@ -31,7 +31,7 @@ from .labels import LABEL, Identity, process_alive
 from .ledger import Keep, Ledger
 from .state import KeptImages, Owner, SessionFiles, TagClaims
 from .stats import BuildRecord, Stats
-from .tags import full_tag, image_of, image_tags, record_tag, same_tag
+from .tags import full_tag, image_of, image_tags, others_tags, record_tag, session_tags
 
 REMOTE_PREFIXES = ("http://", "https://", "git://", "github.com/", "git@")
 BUILD_OPTIONS = (
@@ -345,14 +345,11 @@ class Builder:
             current = (tags or {}).get(image.id)
             if current is None:
                 current = image_tags(self.engine.api, image.id)
-            if {same_tag(tag) for tag in current} - self._own_tags(image.id):
+            if others_tags(current, session_tags([self.ledger], image.id)):
                 continue
             keep: Keep | None = "never" if image.disposable else None
             hold = spec.key if image.hold else ""
             self.ledger.record("image", image.id, prune=image.prune, hold=hold, keep=keep)
-
-    def _own_tags(self, image_id: str) -> set[str]:
-        return {same_tag(entry.ref) for entry in self.ledger.live(["tag"]) if entry.image == image_id}
 
     def _take_tag(self, tag: str, image_id: str, *, superseded: str | None = None) -> None:
         """Move `tag` onto the session's image (recorded first, given back at the end). An image

@@ -28,7 +28,7 @@ from docker.utils import parse_repository_tag
 from .engine import is_podman
 from .labels import ALL, Mark
 from .ledger import TEARDOWN_ORDER, Entry, Kind, Ledger
-from .tags import image_of, image_tags, same_tag, untag
+from .tags import image_of, image_tags, others_tags, session_tags, untag
 
 SCOPE_KINDS: tuple[Kind, ...] = ("container", "network", "volume")
 
@@ -113,7 +113,7 @@ def remove_image(
     someone else's (they tagged it since) stays theirs."""
     problems: list[str] = []
     with _noting(problems, f"remove image {image_id[:19]}"):
-        if own_tags is not None and {same_tag(tag) for tag in image_tags(api, image_id)} - set(own_tags):
+        if own_tags is not None and others_tags(image_tags(api, image_id), own_tags):
             return problems
         try:
             api.remove_image(image_id, force=True, noprune=not prune)
@@ -224,7 +224,7 @@ def teardown(
     removed = Removed()
     ledgers = list(ledgers)
     wanted = set(kinds)
-    own_tags = {same_tag(entry.ref) for ledger in ledgers for entry in ledger.entries if entry.kind == "tag"}
+    own_tags = session_tags(ledgers)
     for kind in TEARDOWN_ORDER:
         if kind not in wanted:
             continue

@@ -31,7 +31,7 @@ from .cleanup import Reaper, remove_container
 from .engine import Engine
 from .errors import DockerImgError, InvalidSpec, PortConflict
 from .images import Image
-from .labels import LABEL, Identity
+from .labels import LABEL, Identity, scope_prefix
 from .ledger import Ledger
 from .networks import Network, endpoint_options
 from .ports import PortBinding, exposed_bindings, netloc, parse_ports, to_docker_py
@@ -587,7 +587,6 @@ class Runner:
         stats: Stats | None = None,
         own_tags: Mapping[str, str] | None = None,
     ) -> None:
-        self.stop_timeout = stop_timeout
         self.engine = engine
         self.identity = identity
         self.ledger = ledger
@@ -623,8 +622,7 @@ class Runner:
     def _container_name(self, name: str | None) -> str:
         if name is not None:
             return name
-        prefix = re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.scope.partition("@")[0]).strip("-.")[:40] or "pytest"
-        return f"{prefix}-{uuid.uuid4().hex[:6]}"
+        return f"{scope_prefix(self.scope)}-{uuid.uuid4().hex[:6]}"
 
     def run(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 _DIRECTIVE = re.compile(r"^#\s*(?P<key>[A-Za-z]+)\s*=\s*(?P<value>\S+)\s*$")
 _KEYWORD = re.compile(r"^\s*(?P<keyword>[A-Za-z]+)(?:\s+|$)")
@@ -79,7 +80,6 @@ class Instruction:
 class Stage:
     """A `FROM` and the instructions after it; `name` is its `AS` name, lowercase, or None."""
 
-    number: int
     name: str | None
     instructions: tuple[Instruction, ...]
 
@@ -159,7 +159,7 @@ class Dockerfile:
                 Instruction(len(self.instructions) + 1, start, position, keyword, text, max(stage, 0))
             )
 
-    @property
+    @cached_property
     def stages(self) -> list[Stage]:
         stages: list[Stage] = []
         for instruction in self.instructions:
@@ -170,7 +170,7 @@ class Dockerfile:
                     for i in self.instructions
                     if i.stage == instruction.stage and i.index >= instruction.index
                 )
-                stages.append(Stage(len(stages), named["name"].lower() if named else None, members))
+                stages.append(Stage(named["name"].lower() if named else None, members))
         return stages
 
     def stage_of_progress(self, name: str | None) -> Stage | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import uuid
 from collections.abc import Mapping
@@ -30,6 +31,12 @@ from typing import Any, Literal
 LABEL = "pytest-dockerimg"
 ALL = {"label": [LABEL]}
 Kind = Literal["container", "network", "volume"]
+
+
+def scope_prefix(scope: str) -> str:
+    """The start of the names of a scope's containers and networks: its pytest node id, as a
+    name Docker takes."""
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", scope.partition("@")[0]).strip("-.")[:40] or "pytest"
 
 
 def new_session_id() -> str:

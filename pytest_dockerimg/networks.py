@@ -14,7 +14,7 @@ from docker.models.networks import Network as RawNetwork
 
 from .engine import Engine
 from .errors import DockerImgError, InvalidSpec
-from .labels import Identity
+from .labels import Identity, scope_prefix
 from .ledger import Ledger
 
 
@@ -61,10 +61,7 @@ class Networks:
         if name is not None and (not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9][\w.-]*", name)):
             raise InvalidSpec(f"network name {name!r}: use letters, digits, '_', '.' and '-'")
         if name is None:
-            prefix = (
-                re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.scope.partition("@")[0]).strip("-.")[:40] or "pytest"
-            )
-            name = f"{prefix}-net-{uuid.uuid4().hex[:6]}"
+            name = f"{scope_prefix(self.scope)}-net-{uuid.uuid4().hex[:6]}"
         try:
             raw = self.engine.client.networks.create(
                 name,
@@ -76,7 +73,6 @@ class Networks:
         except APIError as error:
             raise DockerImgError(f"could not create network {name}: {error.explanation or error}") from None
         self.ledger.record("network", str(raw.id), scope=self.scope)
-        raw.reload()
         return Network(raw)
 
 

@@ -24,7 +24,7 @@ from .ledger import SESSION_SCOPE, TEARDOWN_ORDER, Entry, KeepPolicy, Ledger
 from .networks import Networks
 from .registry import Registry, existing_registry, start_registry
 from .settings import Settings
-from .state import Owner, SessionFiles, state_dir
+from .state import Owner, SessionFiles, builder_choice_file
 from .stats import Stats
 from .watcher import start_reaping_as_init, start_watcher, sweep_stale
 
@@ -147,7 +147,7 @@ class DockerSession:
         engine = self.probe()
         setting = self.settings.builder
         if isinstance(engine, Engine):
-            known = cached_choice(setting, self._id_of(engine), state_dir() / "builder-choice.json")
+            known = cached_choice(setting, self._id_of(engine), builder_choice_file())
             if known is not None:
                 self._choice_shown = True
                 return f"docker builder: {known.describe()}"
@@ -161,8 +161,7 @@ class DockerSession:
         an earlier session's answer still holds)."""
         if self._choice is None:
             engine = self.engine()
-            cache = state_dir() / "builder-choice.json"
-            self._choice = choose_builder(self.settings.builder, self._id_of(engine), cache)
+            self._choice = choose_builder(self.settings.builder, self._id_of(engine), builder_choice_file())
             if not self._choice_shown and self.progress is not None:
                 self.progress(f"builder: {self._choice.describe()}")
         return self._choice

@@ -48,6 +48,11 @@ def state_dir() -> Path:
     return folder
 
 
+def builder_choice_file() -> Path:
+    """Where the builder choices of earlier sessions are kept (per engine and environment)."""
+    return state_dir() / "builder-choice.json"
+
+
 def _json(path: Path) -> Any:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

@@ -4,7 +4,7 @@ of a killed session) gives it back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 import docker
 from docker.errors import ImageNotFound
@@ -32,6 +32,21 @@ def short_tag(tag: str) -> str:
 def same_tag(tag: str) -> str:
     """One spelling of a tag however the engine or the session wrote it: `repo:tag`."""
     return full_tag(short_tag(tag))
+
+
+def session_tags(ledgers: Iterable[Ledger], image_id: str | None = None) -> set[str]:
+    """The tags the session put on images (on `image_id` only, when given), as `same_tag` spells them."""
+    return {
+        same_tag(entry.ref)
+        for ledger in ledgers
+        for entry in ledger.entries
+        if entry.kind == "tag" and image_id in (None, entry.image)
+    }
+
+
+def others_tags(tags: Iterable[str], own: Collection[str]) -> set[str]:
+    """Of an image's `tags`, those the session did not put there: someone else's."""
+    return {same_tag(tag) for tag in tags} - set(own)
 
 
 def image_of(api: docker.APIClient, ref: str) -> str | None:

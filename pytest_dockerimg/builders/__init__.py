@@ -55,8 +55,6 @@ class BuildFailed(Exception):
 class ImageBuilder(Protocol):
     """What `Builder` (build.py) needs of a builder."""
 
-    name: str
-
     def build(
         self, spec: BuildSpec, *, nocache: bool, pull: bool, progress: Callable[[str], None] | None
     ) -> BuildOutcome: ...

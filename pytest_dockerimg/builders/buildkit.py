@@ -41,8 +41,6 @@ def engine_major(version: str) -> int:
 class BuildKitBuilder:
     """Builds with BuildKit through `cli`, on the engine the plugin talks to."""
 
-    name = "BuildKit"
-
     def __init__(self, engine: Engine, cli: Cli) -> None:
         self.engine = engine
         self.cli = cli

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-BUILDER_CHOICES = ("auto", "buildkit", "classic")
 BuilderName = Literal["buildkit", "classic"]
 PROBE_TIMEOUT = 15.0
 PLUGIN_DIRS = (

@@ -46,8 +46,6 @@ class ClassicBuilder:
     """Builds through the engine API. Each step is an image: the last one before a failure is
     the layer to debug from, and the cache itself (it is not removed)."""
 
-    name = "classic"
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
